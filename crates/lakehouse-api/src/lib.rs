@@ -1,0 +1,27 @@
+//! One trait per service, the seam between deployments.
+//!
+//! The gateway and the services that call each other hold `Arc<dyn StorageApi>` and friends. In
+//! `lakehouse serve` the handle is the domain crate itself (an in-process call); with `--only` it is the typed
+//! HTTP client of `lakehouse-client`. One set of HTTP handlers serves both deployments.
+//!
+//! Modules:
+//! - [`storage`]: [`StorageApi`], streaming object I/O.
+//! - [`embed`]: [`EmbedApi`], text to vectors.
+//! - [`vector`]: [`VectorApi`], vector indexes.
+//! - [`catalog`], [`ingest`], [`query`]: datasets.
+#![deny(missing_docs)]
+
+pub mod catalog;
+pub mod embed;
+pub mod ingest;
+pub mod query;
+pub mod storage;
+pub mod vector;
+
+pub use embed::EmbedApi;
+pub use lakehouse_types::{ApiError, RequestContext};
+pub use storage::StorageApi;
+pub use vector::VectorApi;
+
+/// The result every service call returns.
+pub type Result<T, E = ApiError> = std::result::Result<T, E>;

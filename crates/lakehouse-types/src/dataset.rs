@@ -1,0 +1,1 @@
+//! Dataset (catalog, ingest, SQL) types. Filled by the datasets work.

@@ -1,0 +1,25 @@
+//! Wire types shared by every Lakehouse service.
+//!
+//! No HTTP framework and no IO here: these are the serde structs that cross the seam between services
+//! (in-process or over the network) and the one table of error codes with their HTTP statuses.
+//!
+//! Modules:
+//! - [`error`]: [`ErrorCode`] (code → status) and [`ApiError`], the error every service interface returns.
+//! - [`auth`]: [`Caller`] and [`Role`], who is making a request.
+//! - [`health`]: the `/health` body.
+//! - [`storage`]: object metadata and listing types.
+//! - [`dataset`]: catalog, ingest and SQL types.
+//! - [`embed`]: embedding requests and responses.
+//! - [`vector`]: vector index requests and responses.
+#![deny(missing_docs)]
+
+pub mod auth;
+pub mod dataset;
+pub mod embed;
+pub mod error;
+pub mod health;
+pub mod storage;
+pub mod vector;
+
+pub use auth::{Caller, RequestContext, Role};
+pub use error::{ApiError, ErrorCode};
