@@ -1,0 +1,281 @@
+//! Metadata filters: parsed once per query into [`Filter`], then matched against each candidate.
+//!
+//! `{"field": value}` is equality, `{"field": {"op": arg, ...}}` applies operators; every condition is
+//! ANDed. A list-valued field equals a scalar when it contains it, so `{"certifications": "OSHA 10"}` works
+//! on a list of certifications. A missing field matches nothing. Range bounds are numbers, or ISO dates
+//! (`2025-01-13`) / RFC 3339 timestamps compared as points in time, never as strings.
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime};
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+use lakehouse_types::vector::Metadata;
+
+/// The operators understood inside `{"field": {...}}`.
+const OPERATORS: &[&str] = &["eq", "in", "gt", "gte", "lt", "lte", "contains_all"];
+
+/// A parsed filter. Empty filters match everything.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    conditions: Vec<(String, Condition)>,
+}
+
+#[derive(Debug, Clone)]
+enum Condition {
+    Eq(Value),
+    In(Vec<Value>),
+    Range { op: RangeOp, bound: Bound },
+    ContainsAll(Vec<Value>),
+}
+
+#[derive(Debug, Clone, Copy)]
+enum RangeOp {
+    Gt,
+    Gte,
+    Lt,
+    Lte,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Bound {
+    Number(f64),
+    /// Milliseconds since the epoch, UTC; a bare date is its midnight.
+    Time(i64),
+}
+
+impl Filter {
+    /// Parses a filter; `null` or absent is the empty filter.
+    pub fn parse(value: Option<&Value>) -> Result<Filter> {
+        let object = match value {
+            None | Some(Value::Null) => return Ok(Filter::default()),
+            Some(Value::Object(object)) => object,
+            Some(other) => {
+                return Err(Error::InvalidFilter(format!(
+                    "a filter is a JSON object of field conditions, got {}",
+                    kind(other)
+                )));
+            }
+        };
+        let mut conditions = Vec::new();
+        for (field, spec) in object {
+            let Value::Object(ops) = spec else {
+                conditions.push((field.clone(), Condition::Eq(spec.clone())));
+                continue;
+            };
+            if ops.is_empty() {
+                return Err(Error::InvalidFilter(format!(
+                    "field '{field}' has an empty condition object; use one of {}",
+                    OPERATORS.join(", ")
+                )));
+            }
+            for (op, arg) in ops {
+                conditions.push((field.clone(), parse_op(field, op, arg)?));
+            }
+        }
+        Ok(Filter { conditions })
+    }
+
+    /// Whether the filter has no conditions.
+    pub fn is_empty(&self) -> bool {
+        self.conditions.is_empty()
+    }
+
+    /// Whether an item's metadata satisfies every condition.
+    pub fn matches(&self, metadata: &Metadata) -> bool {
+        self.conditions.iter().all(|(field, condition)| {
+            metadata.get(field).is_some_and(|value| condition.matches(value))
+        })
+    }
+}
+
+fn parse_op(field: &str, op: &str, arg: &Value) -> Result<Condition> {
+    let list = |arg: &Value| {
+        arg.as_array().cloned().ok_or_else(|| {
+            Error::InvalidFilter(format!(
+                "'{op}' on field '{field}' takes a list, got {}",
+                kind(arg)
+            ))
+        })
+    };
+    let range = |op: RangeOp| parse_bound(field, arg).map(|bound| Condition::Range { op, bound });
+    match op {
+        "eq" => Ok(Condition::Eq(arg.clone())),
+        "in" => list(arg).map(Condition::In),
+        "contains_all" => list(arg).map(Condition::ContainsAll),
+        "gt" => range(RangeOp::Gt),
+        "gte" => range(RangeOp::Gte),
+        "lt" => range(RangeOp::Lt),
+        "lte" => range(RangeOp::Lte),
+        unknown => Err(Error::InvalidFilter(format!(
+            "unknown operator '{unknown}' on field '{field}'; use one of {}",
+            OPERATORS.join(", ")
+        ))),
+    }
+}
+
+fn parse_bound(field: &str, arg: &Value) -> Result<Bound> {
+    if let Some(n) = arg.as_f64() {
+        return Ok(Bound::Number(n));
+    }
+    if let Some(s) = arg.as_str() {
+        return parse_time(s).map(Bound::Time).ok_or_else(|| {
+            Error::InvalidFilter(format!(
+                "range bound '{s}' on field '{field}' is neither a number nor an ISO date (YYYY-MM-DD) or RFC 3339 timestamp"
+            ))
+        });
+    }
+    Err(Error::InvalidFilter(format!(
+        "range bound on field '{field}' must be a number or an ISO date, got {}",
+        kind(arg)
+    )))
+}
+
+/// An ISO date or timestamp as milliseconds since the epoch (timestamps without an offset are UTC).
+fn parse_time(s: &str) -> Option<i64> {
+    if let Ok(date) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        return date.and_hms_opt(0, 0, 0).map(|t| t.and_utc().timestamp_millis());
+    }
+    if let Ok(time) = DateTime::parse_from_rfc3339(s) {
+        return Some(time.timestamp_millis());
+    }
+    ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"]
+        .iter()
+        .find_map(|format| NaiveDateTime::parse_from_str(s, format).ok())
+        .map(|t| t.and_utc().timestamp_millis())
+}
+
+impl Condition {
+    fn matches(&self, value: &Value) -> bool {
+        match self {
+            Condition::Eq(expected) => eq_or_contains(value, expected),
+            Condition::In(options) => options.iter().any(|option| eq_or_contains(value, option)),
+            Condition::ContainsAll(required) => match value.as_array() {
+                Some(items) => required
+                    .iter()
+                    .all(|needed| items.iter().any(|item| json_eq(item, needed))),
+                None => required.iter().all(|needed| json_eq(value, needed)),
+            },
+            Condition::Range { op, bound } => {
+                let ordering = match (bound, value) {
+                    (Bound::Number(b), Value::Number(n)) => {
+                        n.as_f64().and_then(|n| n.partial_cmp(b))
+                    }
+                    (Bound::Time(b), Value::String(s)) => parse_time(s).map(|t| t.cmp(b)),
+                    _ => None,
+                };
+                ordering.is_some_and(|ordering| match op {
+                    RangeOp::Gt => ordering.is_gt(),
+                    RangeOp::Gte => ordering.is_ge(),
+                    RangeOp::Lt => ordering.is_lt(),
+                    RangeOp::Lte => ordering.is_le(),
+                })
+            }
+        }
+    }
+}
+
+/// Equality, where a list field "equals" a scalar it contains.
+fn eq_or_contains(value: &Value, expected: &Value) -> bool {
+    match (value, expected) {
+        (Value::Array(items), scalar) if !scalar.is_array() => {
+            items.iter().any(|item| json_eq(item, scalar))
+        }
+        _ => json_eq(value, expected),
+    }
+}
+
+/// JSON equality where numbers compare by value, so `3` equals `3.0`.
+fn json_eq(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => match (x.as_f64(), y.as_f64()) {
+            (Some(x), Some(y)) => x == y,
+            _ => x == y,
+        },
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(x, y)| json_eq(x, y))
+        }
+        _ => a == b,
+    }
+}
+
+fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn meta(value: Value) -> Metadata {
+        value.as_object().cloned().unwrap_or_default()
+    }
+
+    fn check(filter: Value, item: Value) -> bool {
+        let filter = Filter::parse(Some(&filter)).expect("valid filter");
+        filter.matches(&meta(item))
+    }
+
+    #[test]
+    fn equality_and_numbers() {
+        let item = json!({"state": "TX", "group": 3, "certs": ["OSHA 10", "Forklift"]});
+        assert!(check(json!({"state": "TX", "group": 3}), item.clone()));
+        assert!(check(json!({"group": 3.0}), item.clone()));
+        assert!(!check(json!({"state": "CA"}), item.clone()));
+        assert!(check(json!({"certs": "Forklift"}), item.clone()));
+        assert!(!check(json!({"missing": "x"}), item.clone()));
+        assert!(check(json!({"state": {"eq": "TX"}}), item));
+    }
+
+    #[test]
+    fn in_and_contains_all() {
+        let item = json!({"role": "welder", "certs": ["OSHA 10", "Forklift"]});
+        assert!(check(json!({"role": {"in": ["fitter", "welder"]}}), item.clone()));
+        assert!(!check(json!({"role": {"in": ["fitter"]}}), item.clone()));
+        assert!(check(json!({"certs": {"contains_all": ["OSHA 10"]}}), item.clone()));
+        assert!(check(json!({"certs": {"contains_all": ["Forklift", "OSHA 10"]}}), item.clone()));
+        assert!(!check(json!({"certs": {"contains_all": ["OSHA 30", "OSHA 10"]}}), item.clone()));
+        assert!(check(json!({"certs": {"in": ["CDL", "Forklift"]}}), item));
+    }
+
+    #[test]
+    fn ranges_on_numbers_and_dates() {
+        let item = json!({"rating": 4.5, "available_from": "2025-01-10", "seen": "2025-01-10T12:00:00Z"});
+        assert!(check(json!({"rating": {"gte": 4.0, "lt": 5}}), item.clone()));
+        assert!(!check(json!({"rating": {"gt": 4.5}}), item.clone()));
+        assert!(check(json!({"rating": {"lte": 4.5}}), item.clone()));
+        assert!(check(json!({"available_from": {"lte": "2025-01-13"}}), item.clone()));
+        assert!(!check(json!({"available_from": {"gt": "2025-01-13"}}), item.clone()));
+        // Compared as dates, not strings: "2025-1-9" style is refused, timestamps order with dates.
+        assert!(check(json!({"seen": {"gt": "2025-01-10", "lt": "2025-01-11"}}), item.clone()));
+        // A number bound does not match a date field, nor a date bound a number.
+        assert!(!check(json!({"available_from": {"gt": 3}}), item.clone()));
+        assert!(!check(json!({"rating": {"gt": "2020-01-01"}}), item));
+    }
+
+    #[test]
+    fn bad_filters_are_refused() {
+        for bad in [
+            json!({"rating": {"between": [1, 2]}}),
+            json!({"rating": {}}),
+            json!({"role": {"in": "welder"}}),
+            json!({"certs": {"contains_all": "OSHA"}}),
+            json!({"rating": {"gt": "soon"}}),
+            json!({"rating": {"gt": [1]}}),
+            json!(["state", "TX"]),
+            json!("state = TX"),
+        ] {
+            let err = Filter::parse(Some(&bad)).expect_err("must be refused");
+            assert!(matches!(err, Error::InvalidFilter(_)), "{bad}: {err}");
+        }
+        assert!(Filter::parse(Some(&json!({}))).expect("empty").is_empty());
+        assert!(Filter::parse(None).expect("none").is_empty());
+    }
+}

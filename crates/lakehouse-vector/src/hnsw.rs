@@ -1,0 +1,229 @@
+//! A thin, safe wrapper over one usearch HNSW index.
+//!
+//! Vectors are stored once, as f32 inside usearch (no quantisation, so exact search reads back exactly what
+//! was added). usearch hands each concurrent caller a per-thread scratch slot; [`Hnsw::THREAD_SLOTS`] slots
+//! are reserved and the service never runs more searches at once than that.
+
+use lakehouse_types::vector::Metric;
+use usearch::{Index, IndexOptions, MetricKind, ScalarKind};
+
+use crate::error::{Error, Result};
+
+/// Graph construction and search parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HnswParams {
+    /// Edges per node (HNSW's M).
+    pub connectivity: usize,
+    /// Candidate list size while inserting (ef_construction).
+    pub expansion_add: usize,
+    /// Candidate list size while searching (ef_search); raised to k when k is larger.
+    pub expansion_search: usize,
+}
+
+impl Default for HnswParams {
+    fn default() -> Self {
+        HnswParams { connectivity: 16, expansion_add: 128, expansion_search: 128 }
+    }
+}
+
+/// One HNSW graph with its vectors.
+pub struct Hnsw {
+    index: Index,
+    metric: Metric,
+    dim: usize,
+    /// Removed slots usearch keeps and reuses; counted so capacity covers them.
+    tombstones: usize,
+}
+
+impl std::fmt::Debug for Hnsw {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hnsw")
+            .field("metric", &self.metric)
+            .field("dim", &self.dim)
+            .field("size", &self.index.size())
+            .field("capacity", &self.index.capacity())
+            .finish()
+    }
+}
+
+/// usearch reports failures as C++ exceptions; only their message is kept.
+fn index_error<E: std::fmt::Display>(context: &str) -> impl Fn(E) -> Error + '_ {
+    move |e| Error::Index(format!("{context}: {e}"))
+}
+
+fn options(dim: usize, metric: Metric, params: HnswParams) -> IndexOptions {
+    IndexOptions {
+        dimensions: dim,
+        metric: match metric {
+            Metric::Cosine => MetricKind::Cos,
+            Metric::L2 => MetricKind::L2sq,
+            Metric::Ip => MetricKind::IP,
+        },
+        quantization: ScalarKind::F32,
+        connectivity: params.connectivity,
+        expansion_add: params.expansion_add,
+        expansion_search: params.expansion_search,
+        multi: false,
+    }
+}
+
+impl Hnsw {
+    /// Concurrent callers usearch is prepared for: searches plus the (serialised) writer's insert threads.
+    pub const THREAD_SLOTS: usize = 34;
+    /// Threads one batch insert may use.
+    pub const INSERT_THREADS: usize = 2;
+
+    /// An empty index.
+    pub fn new(dim: usize, metric: Metric, params: HnswParams) -> Result<Self> {
+        let index = Index::new(&options(dim, metric, params))
+            .map_err(index_error("creating the index"))?;
+        let hnsw = Hnsw { index, metric, dim, tombstones: 0 };
+        hnsw.reserve(1024)?;
+        Ok(hnsw)
+    }
+
+    /// An index read back from [`Hnsw::save`]'s bytes.
+    pub fn load(bytes: &[u8], dim: usize, metric: Metric, params: HnswParams) -> Result<Self> {
+        let header = Index::metadata_from_buffer(bytes)
+            .map_err(index_error("reading the snapshot header"))?;
+        if header.dimensions != dim as u64 {
+            return Err(Error::Corrupt(format!(
+                "snapshot holds {}-dimensional vectors, the index is {dim}-dimensional",
+                header.dimensions
+            )));
+        }
+        let index = Index::new(&options(dim, metric, params))
+            .map_err(index_error("creating the index"))?;
+        index.load_from_buffer(bytes).map_err(index_error("loading the snapshot"))?;
+        // Loading keeps the header's layout but not our run-time tuning.
+        index.change_expansion_add(params.expansion_add);
+        index.change_expansion_search(params.expansion_search);
+        let tombstones = usize::try_from(header.count_deleted).unwrap_or(usize::MAX);
+        let hnsw = Hnsw { index, metric, dim, tombstones };
+        hnsw.reserve(hnsw.index.size().saturating_add(1024))?;
+        Ok(hnsw)
+    }
+
+    /// The whole index (graph and vectors) as bytes.
+    pub fn save(&self) -> Result<Vec<u8>> {
+        let mut buffer = vec![0u8; self.index.serialized_length()];
+        self.index
+            .save_to_buffer(&mut buffer)
+            .map_err(index_error("serialising the index"))?;
+        Ok(buffer)
+    }
+
+    fn reserve(&self, members: usize) -> Result<()> {
+        self.index
+            .reserve_capacity_and_threads(members, Self::THREAD_SLOTS)
+            .map_err(index_error("reserving memory"))
+    }
+
+    /// Makes room for `more` inserts; call before inserting, not while searches run.
+    pub fn ensure_room(&self, more: usize) -> Result<()> {
+        let needed = self.index.size().saturating_add(self.tombstones).saturating_add(more);
+        let capacity = self.index.capacity();
+        if needed <= capacity {
+            return Ok(());
+        }
+        self.reserve(needed.max(capacity.saturating_mul(2)))
+    }
+
+    /// Inserts a vector under a key that is not in the index (call [`Hnsw::ensure_room`] first).
+    pub fn add(&self, key: u64, vector: &[f32]) -> Result<()> {
+        self.index.add(key, vector).map_err(index_error("inserting a vector"))
+    }
+
+    /// Inserts many vectors, on [`Hnsw::INSERT_THREADS`] threads when there are enough of them.
+    pub fn add_many(&mut self, items: &[(u64, &[f32])]) -> Result<()> {
+        self.ensure_room(items.len())?;
+        self.tombstones = self.tombstones.saturating_sub(items.len());
+        if items.len() < 64 {
+            return items.iter().try_for_each(|(key, vector)| self.add(*key, vector));
+        }
+        let chunk = items.len().div_ceil(Self::INSERT_THREADS);
+        let this = &*self;
+        std::thread::scope(|scope| {
+            let workers: Vec<_> = items
+                .chunks(chunk)
+                .map(|part| scope.spawn(move || part.iter().try_for_each(|(k, v)| this.add(*k, v))))
+                .collect();
+            workers.into_iter().try_for_each(|worker| {
+                worker.join().map_err(|_| Error::Task("an insert thread panicked".to_owned()))?
+            })
+        })
+    }
+
+    /// Removes a key; whether it was there.
+    pub fn remove(&mut self, key: u64) -> Result<bool> {
+        let removed =
+            self.index.remove(key).map_err(index_error("removing a vector"))?;
+        self.tombstones = self.tombstones.saturating_add(removed);
+        Ok(removed > 0)
+    }
+
+    /// Copies a key's vector into `out` (of length `dim`); whether the key exists.
+    pub fn get(&self, key: u64, out: &mut [f32]) -> bool {
+        matches!(self.index.get(key, out), Ok(n) if n > 0)
+    }
+
+    /// Approximate search: `(key, distance)`, nearest first.
+    pub fn search(&self, query: &[f32], k: usize) -> Result<Vec<(u64, f32)>> {
+        let found =
+            self.index.search(query, k).map_err(index_error("searching"))?;
+        Ok(found.keys.into_iter().zip(found.distances).collect())
+    }
+
+    /// Approximate search among the keys `allow` accepts, checked while walking the graph.
+    pub fn filtered_search(
+        &self,
+        query: &[f32],
+        k: usize,
+        allow: impl Fn(u64) -> bool,
+    ) -> Result<Vec<(u64, f32)>> {
+        let found = self
+            .index
+            .filtered_search(query, k, allow)
+            .map_err(index_error("searching with a filter"))?;
+        Ok(found.keys.into_iter().zip(found.distances).collect())
+    }
+
+    /// Exact search over every vector with usearch's SIMD kernels.
+    pub fn exact_search(&self, query: &[f32], k: usize) -> Result<Vec<(u64, f32)>> {
+        let found = self
+            .index
+            .exact_search(query, k)
+            .map_err(index_error("searching exhaustively"))?;
+        Ok(found.keys.into_iter().zip(found.distances).collect())
+    }
+
+    /// Changes ef_search; for benchmarks, which tune it on an index no one else is searching.
+    pub fn set_expansion_search(&self, expansion: usize) {
+        self.index.change_expansion_search(expansion);
+    }
+
+    /// Live vectors.
+    pub fn len(&self) -> usize {
+        self.index.size()
+    }
+
+    /// Whether the index holds no live vector.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Memory held by the graph and the vectors.
+    pub fn memory_bytes(&self) -> usize {
+        self.index.memory_usage()
+    }
+
+    /// The vector dimension.
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    /// The metric.
+    pub fn metric(&self) -> Metric {
+        self.metric
+    }
+}

@@ -1,0 +1,358 @@
+//! Where and how indexes live in the object store.
+//!
+//! ```text
+//! vectors/<index>/meta.json                                   name, dim, metric, incarnation (written first)
+//! vectors/<index>/<incarnation>/segments/<seq>.seg            one per acknowledged batch, PutMode::Create
+//! vectors/<index>/<incarnation>/snapshots/<seq>/graph.usearch the HNSW graph with its vectors
+//! vectors/<index>/<incarnation>/snapshots/<seq>/entries.bin   ids, keys, metadata
+//! vectors/<index>/<incarnation>/snapshots/<seq>/manifest.json sizes and checksums of the two (written last)
+//! ```
+//!
+//! A snapshot at `seq` covers segments `1..=seq`. Only a snapshot whose manifest exists and whose files match
+//! it is ever loaded, so a crash while writing one leaves something readers skip. The incarnation (random,
+//! fixed at creation) keeps a dropped-and-recreated index from ever seeing its predecessor's objects, even
+//! those a straggling background task writes after the drop. Each object PUT is atomic in every store we
+//! support (a rename on a local disk, a single PUT on S3).
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use futures::TryStreamExt;
+use lakehouse_types::vector::Metric;
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
+use serde::{Deserialize, Serialize};
+
+use crate::codec::{self, Segment};
+use crate::error::{Error, Result};
+use crate::hnsw::{Hnsw, HnswParams};
+use crate::index::IndexState;
+
+/// The root of every index.
+pub const ROOT: &str = "vectors";
+const GRAPH_FILE: &str = "graph.usearch";
+const ENTRIES_FILE: &str = "entries.bin";
+const MANIFEST_FILE: &str = "manifest.json";
+
+/// What `meta.json` records about an index.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IndexMeta {
+    /// Layout version.
+    pub format: u32,
+    /// The name.
+    pub name: String,
+    /// Vector dimension.
+    pub dim: usize,
+    /// Metric.
+    pub metric: Metric,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Random per creation; names the directory holding this incarnation's data.
+    pub incarnation: String,
+    /// Graph connectivity the index was built with.
+    pub connectivity: usize,
+}
+
+impl IndexMeta {
+    fn data(&self) -> String {
+        format!("{ROOT}/{}/{}", self.name, self.incarnation)
+    }
+
+    /// Where segment `seq` is stored.
+    pub fn segment_path(&self, seq: u64) -> Path {
+        Path::from(format!("{}/segments/{seq:020}.seg", self.data()))
+    }
+
+    fn segments_prefix(&self) -> Path {
+        Path::from(format!("{}/segments", self.data()))
+    }
+
+    fn snapshots_prefix(&self) -> Path {
+        Path::from(format!("{}/snapshots", self.data()))
+    }
+
+    fn snapshot_file(&self, seq: u64, file: &str) -> Path {
+        Path::from(format!("{}/snapshots/{seq:020}/{file}", self.data()))
+    }
+}
+
+/// `vectors/<name>/meta.json`.
+pub fn meta_path(name: &str) -> Path {
+    Path::from(format!("{ROOT}/{name}/meta.json"))
+}
+
+/// `vectors/<name>`.
+pub fn index_prefix(name: &str) -> Path {
+    Path::from(format!("{ROOT}/{name}"))
+}
+
+/// Writes `meta.json` unless it exists: the step that makes creation durable and exclusive.
+pub async fn create_meta(store: &Arc<dyn ObjectStore>, meta: &IndexMeta) -> Result<()> {
+    let json = serde_json::to_vec_pretty(meta)
+        .map_err(|e| Error::Corrupt(format!("index meta does not serialise: {e}")))?;
+    let options = PutOptions::from(PutMode::Create);
+    match store.put_opts(&meta_path(&meta.name), PutPayload::from(json), options).await {
+        Ok(_) => Ok(()),
+        Err(object_store::Error::AlreadyExists { .. }) => Err(Error::AlreadyExists(meta.name.clone())),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Reads an index's `meta.json`, if the index exists.
+pub async fn read_meta(store: &Arc<dyn ObjectStore>, name: &str) -> Result<Option<IndexMeta>> {
+    let bytes = match store.get(&meta_path(name)).await {
+        Ok(found) => found.bytes().await?,
+        Err(object_store::Error::NotFound { .. }) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    serde_json::from_slice(&bytes)
+        .map(Some)
+        .map_err(|e| Error::Corrupt(format!("meta.json of index '{name}' is unreadable: {e}")))
+}
+
+/// Names of every directory under `vectors/` (indexes, and leftovers of dropped ones without a meta).
+pub async fn list_names(store: &Arc<dyn ObjectStore>) -> Result<Vec<String>> {
+    let listing = store.list_with_delimiter(Some(&Path::from(ROOT))).await?;
+    Ok(listing
+        .common_prefixes
+        .iter()
+        .filter_map(|p| p.filename().map(str::to_owned))
+        .collect())
+}
+
+/// Deletes every object under a prefix; missing objects are fine (someone else got there first).
+pub async fn delete_prefix(store: &Arc<dyn ObjectStore>, prefix: &Path) -> Result<()> {
+    let objects: Vec<_> = store.list(Some(prefix)).try_collect().await?;
+    for object in objects {
+        delete_quietly(store, &object.location).await?;
+    }
+    Ok(())
+}
+
+async fn delete_quietly(store: &Arc<dyn ObjectStore>, path: &Path) -> Result<()> {
+    match store.delete(path).await {
+        Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Writes segment `seq`; `false` when that sequence number is taken (another writer got there first).
+pub async fn put_segment(store: &Arc<dyn ObjectStore>, meta: &IndexMeta, seq: u64, bytes: Bytes) -> Result<bool> {
+    let options = PutOptions::from(PutMode::Create);
+    match store.put_opts(&meta.segment_path(seq), PutPayload::from(bytes), options).await {
+        Ok(_) => Ok(true),
+        Err(object_store::Error::AlreadyExists { .. }) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Sequence number from a file or directory name like `00000000000000000042.seg`.
+fn seq_of(name: &str) -> Option<u64> {
+    name.split('.').next().and_then(|digits| digits.parse().ok())
+}
+
+/// Segments after `after`, in order, with their last-modified times.
+pub async fn list_segments(
+    store: &Arc<dyn ObjectStore>,
+    meta: &IndexMeta,
+    after: u64,
+) -> Result<Vec<(u64, Path, DateTime<Utc>)>> {
+    let objects: Vec<_> = store.list(Some(&meta.segments_prefix())).try_collect().await?;
+    let mut segments: Vec<_> = objects
+        .into_iter()
+        .filter_map(|o| {
+            let seq = o.location.filename().and_then(seq_of)?;
+            (seq > after).then_some((seq, o.location, o.last_modified))
+        })
+        .collect();
+    segments.sort_by_key(|s| s.0);
+    Ok(segments)
+}
+
+/// Reads and verifies one segment.
+pub async fn read_segment(store: &Arc<dyn ObjectStore>, path: &Path, dim: usize) -> Result<Segment> {
+    let bytes = store.get(path).await?.bytes().await?;
+    tokio::task::spawn_blocking(move || codec::decode_segment(&bytes, dim))
+        .await
+        .map_err(|e| Error::Task(e.to_string()))?
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct SnapshotFile {
+    name: String,
+    size: u64,
+    checksum: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct SnapshotManifest {
+    format: u32,
+    seq: u64,
+    created_at: DateTime<Utc>,
+    count: usize,
+    files: Vec<SnapshotFile>,
+}
+
+/// A serialised index, ready to upload.
+#[derive(Debug)]
+pub struct SnapshotData {
+    /// The last segment it covers.
+    pub seq: u64,
+    /// Items in it.
+    pub count: usize,
+    /// [`Hnsw::save`] output.
+    pub graph: Bytes,
+    /// [`codec::encode_entries`] output.
+    pub entries: Bytes,
+}
+
+/// Uploads a snapshot: its files first, the manifest naming them last.
+pub async fn write_snapshot(store: &Arc<dyn ObjectStore>, meta: &IndexMeta, data: SnapshotData) -> Result<()> {
+    let mut files = Vec::new();
+    for (name, bytes) in [(GRAPH_FILE, data.graph), (ENTRIES_FILE, data.entries)] {
+        let size = bytes.len() as u64;
+        let sum = {
+            let bytes = bytes.clone();
+            tokio::task::spawn_blocking(move || codec::checksum(&bytes))
+                .await
+                .map_err(|e| Error::Task(e.to_string()))?
+        };
+        store.put(&meta.snapshot_file(data.seq, name), PutPayload::from(bytes)).await?;
+        files.push(SnapshotFile { name: name.to_owned(), size, checksum: sum });
+    }
+    let manifest = SnapshotManifest { format: 1, seq: data.seq, created_at: Utc::now(), count: data.count, files };
+    let json = serde_json::to_vec_pretty(&manifest)
+        .map_err(|e| Error::Corrupt(format!("snapshot manifest does not serialise: {e}")))?;
+    store.put(&meta.snapshot_file(data.seq, MANIFEST_FILE), PutPayload::from(json)).await?;
+    Ok(())
+}
+
+/// Snapshot sequence numbers that have a manifest, newest first, and all snapshot directories seen.
+async fn snapshot_listing(store: &Arc<dyn ObjectStore>, meta: &IndexMeta) -> Result<(Vec<u64>, Vec<u64>)> {
+    let objects: Vec<_> = store.list(Some(&meta.snapshots_prefix())).try_collect().await?;
+    let mut complete = Vec::new();
+    let mut all = Vec::new();
+    for object in objects {
+        let mut parts = object.location.parts().collect::<Vec<_>>().into_iter().rev();
+        let (Some(file), Some(dir)) = (parts.next(), parts.next()) else { continue };
+        let Some(seq) = seq_of(dir.as_ref()) else { continue };
+        all.push(seq);
+        if file.as_ref() == MANIFEST_FILE {
+            complete.push(seq);
+        }
+    }
+    complete.sort_unstable_by(|a, b| b.cmp(a));
+    all.sort_unstable();
+    all.dedup();
+    Ok((complete, all))
+}
+
+/// A snapshot read back: the state, the last segment it covers, and when it was written.
+#[derive(Debug)]
+pub struct LoadedSnapshot {
+    /// The index state.
+    pub state: IndexState,
+    /// The last segment it covers.
+    pub seq: u64,
+    /// When it was written.
+    pub created_at: DateTime<Utc>,
+}
+
+/// The newest complete, intact snapshot; incomplete or damaged ones are skipped with a warning.
+pub async fn load_snapshot(
+    store: &Arc<dyn ObjectStore>,
+    meta: &IndexMeta,
+    params: HnswParams,
+) -> Result<Option<LoadedSnapshot>> {
+    let (complete, _) = snapshot_listing(store, meta).await?;
+    for seq in complete {
+        match load_one_snapshot(store, meta, seq, params).await {
+            Ok(loaded) => return Ok(Some(loaded)),
+            Err(e) => tracing::warn!(index = %meta.name, seq, error = %e, "skipping unreadable snapshot"),
+        }
+    }
+    Ok(None)
+}
+
+async fn load_one_snapshot(
+    store: &Arc<dyn ObjectStore>,
+    meta: &IndexMeta,
+    seq: u64,
+    params: HnswParams,
+) -> Result<LoadedSnapshot> {
+    let raw = store.get(&meta.snapshot_file(seq, MANIFEST_FILE)).await?.bytes().await?;
+    let manifest: SnapshotManifest = serde_json::from_slice(&raw)
+        .map_err(|e| Error::Corrupt(format!("snapshot manifest {seq} is unreadable: {e}")))?;
+    if manifest.seq != seq {
+        return Err(Error::Corrupt(format!("snapshot manifest {seq} names sequence {}", manifest.seq)));
+    }
+    let mut contents = Vec::new();
+    for name in [GRAPH_FILE, ENTRIES_FILE] {
+        let file = manifest
+            .files
+            .iter()
+            .find(|f| f.name == name)
+            .ok_or_else(|| Error::Corrupt(format!("snapshot {seq} lists no {name}")))?
+            .clone();
+        let bytes = store.get(&meta.snapshot_file(seq, name)).await?.bytes().await?;
+        contents.push((file, bytes));
+    }
+    let (dim, metric) = (meta.dim, meta.metric);
+    let state = tokio::task::spawn_blocking(move || -> Result<IndexState> {
+        for (file, bytes) in &contents {
+            if bytes.len() as u64 != file.size || codec::checksum(bytes) != file.checksum {
+                return Err(Error::Corrupt(format!("snapshot {seq}: {} is torn or damaged", file.name)));
+            }
+        }
+        let [(_, graph), (_, entries)] = <[_; 2]>::try_from(contents)
+            .map_err(|_| Error::Corrupt(format!("snapshot {seq} is incomplete")))?;
+        let (next_key, records) = codec::decode_entries(&entries)?;
+        let hnsw = Hnsw::load(&graph, dim, metric, params)?;
+        if hnsw.len() != records.len() {
+            return Err(Error::Corrupt(format!(
+                "snapshot {seq}: the graph holds {} vectors, the entry table {}",
+                hnsw.len(),
+                records.len()
+            )));
+        }
+        Ok(IndexState::from_snapshot(hnsw, next_key, records))
+    })
+    .await
+    .map_err(|e| Error::Task(e.to_string()))??;
+    Ok(LoadedSnapshot { state, seq, created_at: manifest.created_at })
+}
+
+/// Folds old history away once snapshot `latest` is complete: keeps it and the complete snapshot before it
+/// (the fallback should `latest` ever prove unreadable), with the segments that fallback needs; deletes
+/// older snapshots (manifest first, so a crash midway leaves only ignorable leftovers), abandoned partial
+/// snapshots, and segments the fallback covers.
+pub async fn compact(store: &Arc<dyn ObjectStore>, meta: &IndexMeta, latest: u64) -> Result<()> {
+    let (complete, all) = snapshot_listing(store, meta).await?;
+    let fallback = complete.iter().copied().find(|seq| *seq < latest).unwrap_or(0);
+    for seq in all.into_iter().filter(|seq| *seq < fallback || (*seq > fallback && *seq < latest)) {
+        delete_quietly(store, &meta.snapshot_file(seq, MANIFEST_FILE)).await?;
+        for file in [GRAPH_FILE, ENTRIES_FILE] {
+            delete_quietly(store, &meta.snapshot_file(seq, file)).await?;
+        }
+    }
+    for (seq, path, _) in list_segments(store, meta, 0).await? {
+        if seq > fallback {
+            break;
+        }
+        delete_quietly(store, &path).await?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sequence_numbers_parse_from_names() {
+        assert_eq!(seq_of("00000000000000000042.seg"), Some(42));
+        assert_eq!(seq_of("00000000000000000007"), Some(7));
+        assert_eq!(seq_of("manifest.json"), None);
+    }
+}
