@@ -8,7 +8,9 @@
 //! - [`storage`]: [`StorageApi`], streaming object I/O.
 //! - [`embed`]: [`EmbedApi`], text to vectors.
 //! - [`vector`]: [`VectorApi`], vector indexes.
-//! - [`catalog`], [`ingest`], [`query`]: datasets.
+//! - [`catalog`]: [`CatalogApi`], the dataset registry.
+//! - [`ingest`]: [`IngestApi`], bodies into table versions.
+//! - [`query`]: [`QueryApi`], read-only SQL ([`QueryResult`] carries Arrow batches).
 #![deny(missing_docs)]
 
 pub mod catalog;
@@ -18,8 +20,11 @@ pub mod query;
 pub mod storage;
 pub mod vector;
 
+pub use catalog::CatalogApi;
 pub use embed::EmbedApi;
+pub use ingest::IngestApi;
 pub use lakehouse_types::{ApiError, RequestContext};
+pub use query::{QueryApi, QueryResult};
 pub use storage::StorageApi;
 pub use vector::VectorApi;
 

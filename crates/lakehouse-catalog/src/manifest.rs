@@ -1,0 +1,184 @@
+//! Manifests, summaries and history, read from a table's transaction log.
+
+use chrono::{DateTime, TimeZone, Utc};
+use deltalake::DeltaTable;
+use futures::{StreamExt, TryStreamExt};
+use lakehouse_types::dataset::{DatasetSummary, FileInfo, HistoryEntry, Manifest};
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt};
+
+use crate::schema::columns_of;
+use crate::tables::{DATASETS_PREFIX, Tables};
+use crate::{Error, Result};
+
+/// The manifest of a loaded table.
+pub async fn manifest_of(tables: &Tables, name: &str, table: &DeltaTable) -> Result<Manifest> {
+    let state = table.snapshot()?;
+    let version = version_of(table);
+    let files = files_of(table)?;
+    let history = history(tables.store().as_ref(), name, version, None).await?;
+    Ok(Manifest {
+        name: name.to_owned(),
+        version,
+        schema: columns_of(&state.snapshot().arrow_schema()),
+        rows: files.iter().filter_map(|f| f.rows).sum(),
+        bytes: files.iter().map(|f| f.bytes).sum(),
+        files,
+        history,
+    })
+}
+
+/// The listing entry of a loaded table.
+pub async fn summary_of(tables: &Tables, name: &str, table: &DeltaTable) -> Result<DatasetSummary> {
+    let version = version_of(table);
+    let files = files_of(table)?;
+    let last = history(tables.store().as_ref(), name, version, Some(1)).await?;
+    let updated_at = match last.first().and_then(|h| h.timestamp) {
+        Some(t) => t,
+        None => {
+            let commit = Path::from(format!("{}/{version:020}.json", log_path(name)));
+            tables.store().head(&commit).await?.last_modified
+        }
+    };
+    Ok(DatasetSummary {
+        name: name.to_owned(),
+        version,
+        rows: files.iter().filter_map(|f| f.rows).sum(),
+        bytes: files.iter().map(|f| f.bytes).sum(),
+        updated_at,
+    })
+}
+
+/// The loaded version of a table.
+pub fn version_of(table: &DeltaTable) -> u64 {
+    table
+        .version()
+        .and_then(|v| u64::try_from(v).ok())
+        .unwrap_or(0)
+}
+
+/// The data files of a loaded table.
+pub fn files_of(table: &DeltaTable) -> Result<Vec<FileInfo>> {
+    let mut files: Vec<FileInfo> = table
+        .snapshot()?
+        .log_data()
+        .into_iter()
+        .map(|f| FileInfo {
+            path: f.path().into_owned(),
+            rows: f.num_records().map(|n| n as u64),
+            bytes: u64::try_from(f.size()).unwrap_or(0),
+        })
+        .collect();
+    files.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(files)
+}
+
+fn log_path(name: &str) -> Path {
+    Path::from(format!("{DATASETS_PREFIX}/{name}/_delta_log"))
+}
+
+/// Commits up to `upto`, newest first, at most `limit` of them.
+pub async fn history(
+    store: &dyn ObjectStore,
+    name: &str,
+    upto: u64,
+    limit: Option<usize>,
+) -> Result<Vec<HistoryEntry>> {
+    let log = log_path(name);
+    let mut versions: Vec<u64> = store
+        .list(Some(&log))
+        .try_filter_map(|meta| async move {
+            let file = meta.location.filename().unwrap_or_default();
+            Ok(file
+                .strip_suffix(".json")
+                .filter(|v| v.len() == 20)
+                .and_then(|v| v.parse::<u64>().ok()))
+        })
+        .try_collect()
+        .await?;
+    versions.retain(|v| *v <= upto);
+    versions.sort_unstable_by(|a, b| b.cmp(a));
+    versions.truncate(limit.unwrap_or(usize::MAX));
+    futures::stream::iter(versions)
+        .map(|version| {
+            let path = Path::from(format!("{log}/{version:020}.json"));
+            async move {
+                let bytes = store
+                    .get_opts(&path, Default::default())
+                    .await?
+                    .bytes()
+                    .await?;
+                Ok::<_, Error>(parse_commit(version, &bytes))
+            }
+        })
+        .buffered(8)
+        .try_collect()
+        .await
+}
+
+/// Reads the `commitInfo` action of one commit file.
+fn parse_commit(version: u64, bytes: &[u8]) -> HistoryEntry {
+    let mut entry = HistoryEntry {
+        version,
+        timestamp: None,
+        operation: "UNKNOWN".into(),
+        mode: None,
+        rows_added: None,
+    };
+    for line in bytes.split(|b| *b == b'\n') {
+        let Ok(action) = serde_json::from_slice::<serde_json::Value>(line) else {
+            continue;
+        };
+        let Some(info) = action.get("commitInfo") else {
+            continue;
+        };
+        entry.timestamp = info
+            .get("inCommitTimestamp")
+            .or_else(|| info.get("timestamp"))
+            .and_then(serde_json::Value::as_i64)
+            .and_then(|ms| Utc.timestamp_millis_opt(ms).single());
+        if let Some(op) = info.get("operation").and_then(|o| o.as_str()) {
+            entry.operation = op.to_owned();
+        }
+        entry.mode = info
+            .pointer("/operationParameters/mode")
+            .and_then(|m| m.as_str())
+            .map(str::to_owned);
+        entry.rows_added = info
+            .pointer("/operationMetrics/num_added_rows")
+            .or_else(|| info.pointer("/operationMetrics/numOutputRows"))
+            .and_then(|v| {
+                v.as_u64()
+                    .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+            });
+        break;
+    }
+    entry
+}
+
+/// The commit timestamp as a `DateTime`, for callers that only have milliseconds.
+pub fn from_millis(ms: i64) -> Option<DateTime<Utc>> {
+    Utc.timestamp_millis_opt(ms).single()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commit_info_is_read() {
+        let commit = br#"{"add":{"path":"x"}}
+{"commitInfo":{"timestamp":1700000000000,"operation":"WRITE","operationParameters":{"mode":"Append"},"operationMetrics":{"num_added_rows":42}}}"#;
+        let e = parse_commit(3, commit);
+        assert_eq!(
+            (
+                e.version,
+                e.operation.as_str(),
+                e.mode.as_deref(),
+                e.rows_added
+            ),
+            (3, "WRITE", Some("Append"), Some(42))
+        );
+        assert!(e.timestamp.is_some());
+    }
+}

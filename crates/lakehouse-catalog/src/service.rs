@@ -1,0 +1,270 @@
+//! [`Catalog`]: the [`CatalogApi`] implementation.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use chrono::Utc;
+use futures::{StreamExt, TryStreamExt};
+use lakehouse_api::CatalogApi;
+use lakehouse_types::dataset::{
+    DatasetList, DatasetSummary, Manifest, RegisterRequest, WriteResponse,
+};
+use lakehouse_types::health::ServiceHealth;
+use lakehouse_types::{ApiError, RequestContext};
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
+use serde::Deserialize;
+
+use crate::idempotency::{Begin, IdempotencyStore, fingerprint};
+use crate::manifest::{manifest_of, summary_of};
+use crate::names::validate_name;
+use crate::register;
+use crate::tables::{Tables, WriteArgs};
+use crate::{Error, Result};
+
+/// Where registration records live (`_catalog/datasets/<name>.json`: who created a dataset, when, how).
+pub const DATASET_RECORDS_PREFIX: &str = "_catalog/datasets";
+
+/// Catalog settings (`[catalog]` in the config file).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CatalogConfig {
+    /// How many tables are read at once when listing.
+    pub list_concurrency: usize,
+}
+
+impl Default for CatalogConfig {
+    fn default() -> Self {
+        CatalogConfig {
+            list_concurrency: 8,
+        }
+    }
+}
+
+/// The dataset registry over one object store.
+#[derive(Debug, Clone)]
+pub struct Catalog {
+    tables: Tables,
+    idempotency: IdempotencyStore,
+    config: CatalogConfig,
+}
+
+impl Catalog {
+    /// A catalog over `store` (rooted at the data root), rebuilt from what the store holds: the datasets and
+    /// versions it lists are those of the transaction logs under `datasets/`.
+    pub async fn open(store: Arc<dyn ObjectStore>, config: CatalogConfig) -> Result<Self> {
+        let catalog = Catalog {
+            tables: Tables::new(store.clone()),
+            idempotency: IdempotencyStore::new(store),
+            config,
+        };
+        let found = catalog.summaries().await?;
+        tracing::info!(datasets = found.len(), "catalog rehydrated from storage");
+        Ok(catalog)
+    }
+
+    /// The tables this catalog reads.
+    pub fn tables(&self) -> &Tables {
+        &self.tables
+    }
+
+    /// The idempotency records (shared with ingest).
+    pub fn idempotency(&self) -> &IdempotencyStore {
+        &self.idempotency
+    }
+
+    /// Every dataset's summary.
+    pub async fn summaries(&self) -> Result<Vec<DatasetSummary>> {
+        let names = self.tables.names().await?;
+        let mut summaries: Vec<DatasetSummary> = futures::stream::iter(names)
+            .map(|name| async move {
+                match self.tables.open(&name, None).await {
+                    Ok(table) => summary_of(&self.tables, &name, &table).await.map(Some),
+                    // Deleted between the listing and the read.
+                    Err(Error::NotFound(_)) => Ok(None),
+                    Err(e) => Err(e),
+                }
+            })
+            .buffer_unordered(self.config.list_concurrency.max(1))
+            .try_filter_map(|s| async move { Ok(s) })
+            .try_collect()
+            .await?;
+        summaries.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(summaries)
+    }
+
+    /// The manifest of a dataset (at a version).
+    pub async fn manifest_at(&self, name: &str, version: Option<u64>) -> Result<Manifest> {
+        let table = self.tables.open(name, version).await?;
+        manifest_of(&self.tables, name, &table).await
+    }
+
+    /// Writes the registration record of a dataset the first time it gets a version (kept if it exists).
+    pub async fn record_dataset(&self, ctx: &RequestContext, name: &str, how: &str) -> Result<()> {
+        let path = Path::from(format!("{DATASET_RECORDS_PREFIX}/{name}.json"));
+        let record = serde_json::json!({
+            "name": name,
+            "created_at": Utc::now(),
+            "created_by": ctx.caller.name,
+            "created_with": how,
+        });
+        let opts = PutOptions {
+            mode: PutMode::Create,
+            ..Default::default()
+        };
+        let body = PutPayload::from(Bytes::from(record.to_string()));
+        match self.tables.store().put_opts(&path, body, opts).await {
+            Ok(_) | Err(object_store::Error::AlreadyExists { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn register_inner(
+        &self,
+        ctx: &RequestContext,
+        name: &str,
+        request: &RegisterRequest,
+    ) -> Result<WriteResponse> {
+        let sources = register::inspect(self.tables.store(), &request.files).await?;
+        let add_columns = request.evolve.is_some();
+        let (table, reconciled) = self
+            .tables
+            .prepare(name, request.mode, add_columns, &sources.schema)
+            .await?;
+        let created = table.is_none();
+        let batches = register::stream(self.tables.store().clone(), sources, reconciled);
+        let outcome = self
+            .tables
+            .write(WriteArgs {
+                name: name.to_owned(),
+                table,
+                mode: request.mode,
+                merge_schema: add_columns,
+                batches,
+                metadata: serde_json::json!({"source": "register", "files": request.files, "caller": ctx.caller.name}),
+            })
+            .await?;
+        if created {
+            self.record_dataset(ctx, name, "register").await?;
+        }
+        Ok(WriteResponse {
+            dataset: name.to_owned(),
+            version: outcome.version,
+            rows: outcome.rows,
+            bytes: outcome.bytes,
+            schema: outcome.schema,
+            replayed: false,
+        })
+    }
+
+    /// Runs `work` under an idempotency key (when one is given): a replay returns the stored answer.
+    pub async fn idempotent<F, Fut>(
+        &self,
+        scope: &str,
+        key: Option<String>,
+        request_hash: &str,
+        work: F,
+    ) -> std::result::Result<WriteResponse, ApiError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = std::result::Result<WriteResponse, ApiError>>,
+    {
+        let Some(key) = key else { return work().await };
+        let reservation = match self.idempotency.begin(scope, &key, request_hash).await? {
+            Begin::Replay(answer) => {
+                let mut response: WriteResponse = serde_json::from_value(answer).map_err(|e| {
+                    ApiError::internal(format!("stored idempotent answer does not parse: {e}"))
+                })?;
+                response.replayed = true;
+                return Ok(response);
+            }
+            Begin::Fresh(reservation) => reservation,
+        };
+        match work().await {
+            Ok(response) => {
+                let answer = serde_json::to_value(&response)
+                    .map_err(|e| ApiError::internal(format!("could not store the answer: {e}")))?;
+                self.idempotency.complete(reservation, answer).await?;
+                Ok(response)
+            }
+            Err(e) => {
+                self.idempotency.abandon(reservation).await;
+                Err(e)
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl CatalogApi for Catalog {
+    async fn list_datasets(&self, _ctx: &RequestContext) -> lakehouse_api::Result<DatasetList> {
+        Ok(DatasetList {
+            datasets: self.summaries().await?,
+        })
+    }
+
+    async fn manifest(
+        &self,
+        _ctx: &RequestContext,
+        name: &str,
+        version: Option<u64>,
+    ) -> lakehouse_api::Result<Manifest> {
+        Ok(self.manifest_at(name, version).await?)
+    }
+
+    async fn register(
+        &self,
+        ctx: &RequestContext,
+        name: &str,
+        request: RegisterRequest,
+        idempotency_key: Option<String>,
+    ) -> lakehouse_api::Result<WriteResponse> {
+        validate_name(name)?;
+        let canonical =
+            serde_json::to_vec(&request).map_err(|e| ApiError::internal(e.to_string()))?;
+        let hash = fingerprint(&[name.as_bytes(), &canonical]);
+        let scope = format!("register/{name}");
+        self.idempotent(&scope, idempotency_key, &hash, || async {
+            self.register_inner(ctx, name, &request)
+                .await
+                .map_err(ApiError::from)
+        })
+        .await
+    }
+
+    async fn delete_dataset(&self, ctx: &RequestContext, name: &str) -> lakehouse_api::Result<()> {
+        if !ctx.caller.is_admin() {
+            return Err(Error::Forbidden(format!(
+                "deleting a dataset needs the admin role; {} has role {}",
+                ctx.caller.name, ctx.caller.role
+            ))
+            .into());
+        }
+        self.tables.delete(name).await?;
+        let record = Path::from(format!("{DATASET_RECORDS_PREFIX}/{name}.json"));
+        match self.tables.store().delete(&record).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+            Err(e) => return Err(Error::from(e).into()),
+        }
+        // Answers stored for the deleted dataset must not be replayed into a new one of the same name.
+        for kind in ["ingest", "register"] {
+            self.idempotency
+                .forget_scope(&format!("{kind}/{name}"))
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn health(&self) -> ServiceHealth {
+        let probe = self
+            .tables
+            .store()
+            .list_with_delimiter(Some(&Path::from(DATASET_RECORDS_PREFIX)))
+            .await;
+        match probe {
+            Ok(_) => ServiceHealth::ok("local"),
+            Err(e) => ServiceHealth::down("local", format!("storage unreachable: {e}")),
+        }
+    }
+}

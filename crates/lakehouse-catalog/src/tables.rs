@@ -1,0 +1,370 @@
+//! Delta tables on the shared object store: open (at a version), list, write a stream of batches, delete.
+//!
+//! Tables live under `datasets/<name>/` of the store the storage service uses. deltalake is handed that
+//! store with [`DeltaTableBuilder::with_storage_backend`] and a `memory:///datasets/<name>` URL: once a
+//! backend is supplied, deltalake reads the URL only for its path (the prefix inside the store) and its scheme
+//! (which picks the default log store, whose commits are conditional `PutMode::Create` puts — what both a
+//! local directory and an S3-compatible store with conditional writes honour). The same store is registered
+//! with DataFusion under `memory:///`, the root URL of every table.
+
+use std::collections::HashSet;
+use std::num::NonZeroU64;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use arrow::datatypes::{Schema, SchemaRef};
+use datafusion::catalog::streaming::StreamingTable;
+use datafusion::datasource::provider_as_source;
+use datafusion::error::DataFusionError;
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::logical_expr::LogicalPlanBuilder;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::streaming::PartitionStream;
+use deltalake::kernel::transaction::CommitProperties;
+use deltalake::operations::write::{SchemaMode, WriteBuilder};
+use deltalake::protocol::SaveMode;
+use deltalake::{DeltaTable, DeltaTableBuilder, DeltaTableError};
+use futures::{StreamExt, TryStreamExt};
+use lakehouse_types::dataset::{ColumnInfo, WriteMode};
+use object_store::ObjectStore;
+use object_store::path::Path;
+use url::Url;
+
+use crate::names::validate_name;
+use crate::schema::{Reconciled, columns_of, reconcile, summarize};
+use crate::{Error, Result};
+
+/// Data files are cut at about this size.
+pub const TARGET_FILE_SIZE: u64 = 64 * 1024 * 1024;
+
+/// The prefix every table lives under.
+pub const DATASETS_PREFIX: &str = "datasets";
+
+/// The URL of the store's root as deltalake and DataFusion see it.
+pub fn root_url() -> Url {
+    // A constant that parses; kept in one place.
+    Url::parse("memory:///").unwrap_or_else(|_| unreachable!("constant URL"))
+}
+
+/// The tables of one object store.
+#[derive(Debug, Clone)]
+pub struct Tables {
+    store: Arc<dyn ObjectStore>,
+}
+
+/// What to write: a stream of batches into a table as one new version.
+pub struct WriteArgs {
+    /// Dataset name.
+    pub name: String,
+    /// The table as loaded before the write; `None` creates it.
+    pub table: Option<DeltaTable>,
+    /// Create, append or overwrite.
+    pub mode: WriteMode,
+    /// Whether new columns may be merged into the table's schema on append.
+    pub merge_schema: bool,
+    /// The batches (their schema already reconciled with the table's).
+    pub batches: SendableRecordBatchStream,
+    /// Recorded in the commit's info (`lakehouse` key): idempotency key, source format.
+    pub metadata: serde_json::Value,
+}
+
+impl std::fmt::Debug for WriteArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WriteArgs")
+            .field("name", &self.name)
+            .field(
+                "version",
+                &self.table.as_ref().and_then(DeltaTable::version),
+            )
+            .field("mode", &self.mode)
+            .field("merge_schema", &self.merge_schema)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The version a write produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WriteOutcome {
+    /// The new version.
+    pub version: u64,
+    /// Rows written.
+    pub rows: u64,
+    /// Bytes of data files written.
+    pub bytes: u64,
+    /// The table's schema after the write.
+    pub schema: Vec<ColumnInfo>,
+}
+
+impl Tables {
+    /// Tables in `store` (rooted at the data root).
+    pub fn new(store: Arc<dyn ObjectStore>) -> Self {
+        Tables { store }
+    }
+
+    /// The underlying store.
+    pub fn store(&self) -> &Arc<dyn ObjectStore> {
+        &self.store
+    }
+
+    /// The store path of a table's root.
+    pub fn table_path(name: &str) -> Path {
+        Path::from(format!("{DATASETS_PREFIX}/{name}"))
+    }
+
+    fn builder(&self, name: &str) -> Result<DeltaTableBuilder> {
+        validate_name(name)?;
+        let url = root_url()
+            .join(&format!("{DATASETS_PREFIX}/{name}"))
+            .map_err(|e| Error::InvalidName {
+                name: name.to_owned(),
+                reason: e.to_string(),
+            })?;
+        Ok(DeltaTableBuilder::from_url(url.clone())?.with_storage_backend(self.store.clone(), url))
+    }
+
+    /// An unloaded handle on a table (for creating it).
+    pub fn handle(&self, name: &str) -> Result<DeltaTable> {
+        Ok(self.builder(name)?.build()?)
+    }
+
+    /// Whether a table has a transaction log.
+    pub async fn exists(&self, name: &str) -> Result<bool> {
+        validate_name(name)?;
+        let log = Path::from(format!("{DATASETS_PREFIX}/{name}/_delta_log"));
+        let first = self.store.list(Some(&log)).next().await;
+        match first {
+            None => Ok(false),
+            Some(Ok(_)) => Ok(true),
+            Some(Err(object_store::Error::NotFound { .. })) => Ok(false),
+            Some(Err(e)) => Err(e.into()),
+        }
+    }
+
+    /// The table at its latest version, or at `version`.
+    pub async fn open(&self, name: &str, version: Option<u64>) -> Result<DeltaTable> {
+        let builder = self.builder(name)?;
+        let builder = match version {
+            Some(v) => builder.with_version(v),
+            None => builder,
+        };
+        match builder.load().await {
+            Ok(table) => Ok(table),
+            Err(DeltaTableError::NotATable(_)) => Err(Error::NotFound(name.to_owned())),
+            Err(e) => {
+                let Some(requested) = version else {
+                    return Err(e.into());
+                };
+                // A version past the end (or before a checkpointed start) is the caller's mistake.
+                let latest = Box::pin(self.open(name, None)).await?;
+                let current = latest.version().unwrap_or(0) as u64;
+                if requested > current {
+                    Err(Error::VersionNotFound {
+                        name: name.to_owned(),
+                        version: requested,
+                        current,
+                    })
+                } else {
+                    Err(e.into())
+                }
+            }
+        }
+    }
+
+    /// The table at its latest version, when it exists.
+    pub async fn open_if_exists(&self, name: &str) -> Result<Option<DeltaTable>> {
+        match self.open(name, None).await {
+            Ok(t) => Ok(Some(t)),
+            Err(Error::NotFound(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Names of every table (directories under `datasets/` with a transaction log), sorted.
+    pub async fn names(&self) -> Result<Vec<String>> {
+        let listing = self
+            .store
+            .list_with_delimiter(Some(&Path::from(DATASETS_PREFIX)))
+            .await?;
+        let candidates: Vec<String> = listing
+            .common_prefixes
+            .iter()
+            .filter_map(|p| p.filename().map(str::to_owned))
+            .filter(|n| validate_name(n).is_ok())
+            .collect();
+        let checks = futures::stream::iter(candidates)
+            .map(|n| async move { self.exists(&n).await.map(|e| e.then_some(n)) })
+            .buffer_unordered(8)
+            .try_collect::<Vec<_>>()
+            .await?;
+        let mut names: Vec<String> = checks.into_iter().flatten().collect();
+        names.sort();
+        Ok(names)
+    }
+
+    /// Deletes every object of a table.
+    pub async fn delete(&self, name: &str) -> Result<()> {
+        validate_name(name)?;
+        if !self.exists(name).await? {
+            return Err(Error::NotFound(name.to_owned()));
+        }
+        let prefix = Path::from(format!("{DATASETS_PREFIX}/{name}"));
+        let locations = self
+            .store
+            .list(Some(&prefix))
+            .map_ok(|m| m.location)
+            .boxed();
+        self.store
+            .delete_stream(locations)
+            .try_collect::<Vec<_>>()
+            .await?;
+        Ok(())
+    }
+
+    /// Loads the table a write goes to and reconciles the incoming schema with it: `mode=create` on an existing
+    /// table is [`Error::AlreadyExists`]; an append whose schema differs is [`Error::SchemaDrift`].
+    pub async fn prepare(
+        &self,
+        name: &str,
+        mode: WriteMode,
+        add_columns: bool,
+        incoming: &Schema,
+    ) -> Result<(Option<DeltaTable>, Reconciled)> {
+        let table = self.open_if_exists(name).await?;
+        let reconciled = match (&table, mode) {
+            (Some(_), WriteMode::Create) => return Err(Error::AlreadyExists(name.to_owned())),
+            (Some(t), WriteMode::Append) => {
+                let current = t.snapshot()?.snapshot().arrow_schema();
+                reconcile(&current, incoming, add_columns).map_err(|diff| Error::SchemaDrift {
+                    dataset: name.to_owned(),
+                    summary: summarize(&diff),
+                    diff,
+                })?
+            }
+            (None, _) | (Some(_), WriteMode::Overwrite) => Reconciled::identity(incoming),
+        };
+        Ok((table, reconciled))
+    }
+
+    /// Writes a stream of batches as one new version: nothing is committed unless the whole stream was read
+    /// and written (a failed write may leave unreferenced files, which readers never see).
+    pub async fn write(&self, args: WriteArgs) -> Result<WriteOutcome> {
+        let WriteArgs {
+            name,
+            table,
+            mode,
+            merge_schema,
+            batches,
+            metadata,
+        } = args;
+        let before: HashSet<String> = match &table {
+            Some(t) => t
+                .snapshot()?
+                .log_data()
+                .into_iter()
+                .map(|f| f.path().into_owned())
+                .collect(),
+            None => HashSet::new(),
+        };
+        let (log_store, snapshot) = match &table {
+            Some(t) => (t.log_store(), Some(t.snapshot()?.snapshot().clone())),
+            None => (self.handle(&name)?.log_store(), None),
+        };
+        let rows = Arc::new(AtomicU64::new(0));
+        let schema = batches.schema();
+        let counted = {
+            let rows = rows.clone();
+            batches.inspect_ok(move |b| {
+                rows.fetch_add(b.num_rows() as u64, Ordering::Relaxed);
+            })
+        };
+        let source = OneShotStream::new(Box::pin(RecordBatchStreamAdapter::new(
+            schema.clone(),
+            counted,
+        )));
+        let provider = StreamingTable::try_new(schema, vec![Arc::new(source)])?;
+        let plan = LogicalPlanBuilder::scan("input", provider_as_source(Arc::new(provider)), None)?
+            .build()?;
+
+        let (save_mode, schema_mode) = match (mode, table.is_some()) {
+            (WriteMode::Create, _) => (SaveMode::ErrorIfExists, None),
+            (WriteMode::Append, true) => {
+                (SaveMode::Append, merge_schema.then_some(SchemaMode::Merge))
+            }
+            (WriteMode::Append, false) => (SaveMode::Append, None),
+            (WriteMode::Overwrite, true) => (SaveMode::Overwrite, Some(SchemaMode::Overwrite)),
+            (WriteMode::Overwrite, false) => (SaveMode::Overwrite, None),
+        };
+        let commit = CommitProperties::default()
+            .with_metadata([("lakehouse".to_owned(), metadata)])
+            .with_create_checkpoint(true);
+        let mut builder = WriteBuilder::new(log_store, snapshot)
+            .with_input_plan(plan)
+            .with_save_mode(save_mode)
+            .with_table_name(name.clone())
+            // Files are buffered in memory until they reach this size; it bounds a write's memory.
+            .with_target_file_size(NonZeroU64::new(TARGET_FILE_SIZE))
+            .with_commit_properties(commit);
+        if let Some(schema_mode) = schema_mode {
+            builder = builder.with_schema_mode(schema_mode);
+        }
+        let written = builder.await.map_err(|e| Error::from_write(&name, e))?;
+
+        let state = written.snapshot()?;
+        let mut bytes = 0u64;
+        for file in state.log_data() {
+            if !before.contains(file.path().as_ref()) {
+                bytes += u64::try_from(file.size()).unwrap_or(0);
+            }
+        }
+        Ok(WriteOutcome {
+            version: written.version().unwrap_or(0) as u64,
+            rows: rows.load(Ordering::Relaxed),
+            bytes,
+            schema: columns_of(&state.snapshot().arrow_schema()),
+        })
+    }
+}
+
+/// A partition that yields one stream, once: the body of an ingest cannot be read twice.
+struct OneShotStream {
+    schema: SchemaRef,
+    stream: std::sync::Mutex<Option<SendableRecordBatchStream>>,
+}
+
+impl OneShotStream {
+    fn new(stream: SendableRecordBatchStream) -> Self {
+        OneShotStream {
+            schema: stream.schema(),
+            stream: std::sync::Mutex::new(Some(stream)),
+        }
+    }
+}
+
+impl std::fmt::Debug for OneShotStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OneShotStream")
+            .field("schema", &self.schema)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PartitionStream for OneShotStream {
+    fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
+        let taken = self.stream.lock().ok().and_then(|mut s| s.take());
+        match taken {
+            Some(s) => s,
+            None => Box::pin(RecordBatchStreamAdapter::new(
+                self.schema.clone(),
+                futures::stream::once(async {
+                    Err(DataFusionError::Internal(
+                        "the input stream was already consumed".into(),
+                    ))
+                }),
+            )),
+        }
+    }
+}

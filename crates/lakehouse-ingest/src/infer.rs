@@ -1,0 +1,339 @@
+//! Schema inference over the whole input.
+//!
+//! CSV: every value of every row votes. A column is the narrowest type all its non-empty values parse as:
+//! boolean (`true`/`false`, any case), int64, float64, date (`YYYY-MM-DD`), timestamp (`YYYY-MM-DD` then `T` or
+//! a space, `HH:MM:SS`, optional fraction and offset; stored in UTC), else string. Integers mix with floats as
+//! floats and dates with timestamps as timestamps; anything else mixed is a string. Numbers written with a
+//! leading zero (`007`, zip codes) are strings, so they keep their zeros. Empty values are nulls; a column with
+//! no value at all is a string. The same pass checks the structure: a header, unique non-empty names, the
+//! same number of fields on every line, valid UTF-8 — and names the line and column of the first fault.
+//!
+//! NDJSON: every line is a JSON object; Arrow's JSON inference runs over all of them.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use chrono::{DateTime, NaiveDate, NaiveDateTime};
+
+use crate::{Error, Result};
+
+/// What a column's values have looked like so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Empty,
+    Boolean,
+    Int,
+    Float,
+    Date,
+    Timestamp,
+    Text,
+}
+
+impl Kind {
+    fn merge(self, other: Kind) -> Kind {
+        use Kind::*;
+        match (self, other) {
+            (a, b) if a == b => a,
+            (Empty, x) | (x, Empty) => x,
+            (Int, Float) | (Float, Int) => Float,
+            (Date, Timestamp) | (Timestamp, Date) => Timestamp,
+            _ => Text,
+        }
+    }
+
+    fn data_type(self) -> DataType {
+        match self {
+            Kind::Empty | Kind::Text => DataType::Utf8,
+            Kind::Boolean => DataType::Boolean,
+            Kind::Int => DataType::Int64,
+            Kind::Float => DataType::Float64,
+            Kind::Date => DataType::Date32,
+            Kind::Timestamp => DataType::Timestamp(TimeUnit::Microsecond, Some(Arc::from("UTC"))),
+        }
+    }
+}
+
+fn classify(value: &str) -> Kind {
+    if value.eq_ignore_ascii_case("true") || value.eq_ignore_ascii_case("false") {
+        return Kind::Boolean;
+    }
+    let digits = value.strip_prefix(['-', '+']).unwrap_or(value);
+    let leading_zero =
+        digits.len() > 1 && digits.starts_with('0') && digits.as_bytes()[1].is_ascii_digit();
+    if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+        return if leading_zero || value.parse::<i64>().is_err() {
+            Kind::Text
+        } else {
+            Kind::Int
+        };
+    }
+    if is_decimal_literal(digits) && !leading_zero && value.parse::<f64>().is_ok_and(f64::is_finite)
+    {
+        return Kind::Float;
+    }
+    if value.len() == 10 && NaiveDate::parse_from_str(value, "%Y-%m-%d").is_ok() {
+        return Kind::Date;
+    }
+    if is_timestamp(value) {
+        return Kind::Timestamp;
+    }
+    Kind::Text
+}
+
+/// `1.5`, `.5`, `1.`, `1e5`, `1.5E-3`: digits with an optional point and exponent, nothing else.
+fn is_decimal_literal(s: &str) -> bool {
+    let (mantissa, exponent) = match s.find(['e', 'E']) {
+        Some(i) => (&s[..i], Some(&s[i + 1..])),
+        None => (s, None),
+    };
+    let mut parts = mantissa.splitn(2, '.');
+    let whole = parts.next().unwrap_or("");
+    let frac = parts.next().unwrap_or("");
+    let all_digits = |p: &str| p.bytes().all(|b| b.is_ascii_digit());
+    let mantissa_ok =
+        (!whole.is_empty() || !frac.is_empty()) && all_digits(whole) && all_digits(frac);
+    let exponent_ok = exponent.is_none_or(|e| {
+        let e = e.strip_prefix(['-', '+']).unwrap_or(e);
+        !e.is_empty() && all_digits(e)
+    });
+    mantissa_ok && exponent_ok
+}
+
+fn is_timestamp(value: &str) -> bool {
+    if value.len() < 19
+        || !value.is_char_boundary(10)
+        || !matches!(value.as_bytes()[10], b'T' | b' ')
+    {
+        return false;
+    }
+    if DateTime::parse_from_rfc3339(value).is_ok() {
+        return true;
+    }
+    let normalized = value.replacen(' ', "T", 1);
+    if DateTime::parse_from_rfc3339(&normalized).is_ok() {
+        return true;
+    }
+    NaiveDateTime::parse_from_str(&normalized, "%Y-%m-%dT%H:%M:%S%.f").is_ok()
+}
+
+/// Infers a CSV file's schema from every row, checking its structure on the way.
+pub fn infer_csv(path: &Path) -> Result<SchemaRef> {
+    let file = File::open(path).map_err(|e| Error::Spool(e.to_string()))?;
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(false)
+        .buffer_capacity(1 << 20)
+        .from_reader(BufReader::with_capacity(1 << 20, file));
+    let headers = reader
+        .byte_headers()
+        .map_err(|e| csv_error(&e, &[]))?
+        .clone();
+    if headers.is_empty() || (headers.len() == 1 && headers[0].is_empty()) {
+        return Err(Error::Malformed(
+            "line 1: a header row naming the columns is required; the body is empty".into(),
+        ));
+    }
+    let mut names = Vec::with_capacity(headers.len());
+    for (i, raw) in headers.iter().enumerate() {
+        let name = std::str::from_utf8(raw)
+            .map_err(|_| {
+                Error::Malformed(format!(
+                    "line 1, column {}: the header is not valid UTF-8",
+                    i + 1
+                ))
+            })?
+            .trim()
+            .to_owned();
+        if name.is_empty() {
+            return Err(Error::Malformed(format!(
+                "line 1, column {}: the header names no column",
+                i + 1
+            )));
+        }
+        if names.contains(&name) {
+            return Err(Error::Malformed(format!(
+                "line 1, column {}: the column name {name:?} appears twice",
+                i + 1
+            )));
+        }
+        names.push(name);
+    }
+    let mut kinds = vec![Kind::Empty; names.len()];
+    let mut record = csv::ByteRecord::new();
+    loop {
+        match reader.read_byte_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {}
+            Err(e) => return Err(csv_error(&e, &names)),
+        }
+        for (i, raw) in record.iter().enumerate() {
+            if raw.is_empty() {
+                continue;
+            }
+            let Ok(value) = std::str::from_utf8(raw) else {
+                let line = record.position().map_or(0, |p| p.line());
+                return Err(Error::Malformed(format!(
+                    "line {line}, column {} ({}): the value is not valid UTF-8",
+                    i + 1,
+                    names[i]
+                )));
+            };
+            if kinds[i] != Kind::Text {
+                kinds[i] = kinds[i].merge(classify(value));
+            }
+        }
+    }
+    let fields: Vec<Field> = names
+        .into_iter()
+        .zip(kinds)
+        .map(|(n, k)| Field::new(n, k.data_type(), true))
+        .collect();
+    Ok(Arc::new(Schema::new(fields)))
+}
+
+fn csv_error(e: &csv::Error, names: &[String]) -> Error {
+    match e.kind() {
+        csv::ErrorKind::UnequalLengths {
+            pos,
+            expected_len,
+            len,
+        } => {
+            let line = pos.as_ref().map_or(0, csv::Position::line);
+            Error::Malformed(format!(
+                "line {line}, column {}: found {len} fields where the header has {expected_len} (a stray comma or an unclosed quote?)",
+                (*len).min(*expected_len) + 1
+            ))
+        }
+        csv::ErrorKind::Utf8 { pos, err } => {
+            let line = pos.as_ref().map_or(0, csv::Position::line);
+            let column = err.field() + 1;
+            let name = names
+                .get(err.field())
+                .map(|n| format!(" ({n})"))
+                .unwrap_or_default();
+            Error::Malformed(format!(
+                "line {line}, column {column}{name}: the value is not valid UTF-8"
+            ))
+        }
+        _ => Error::Malformed(format!("the CSV cannot be read: {e}")),
+    }
+}
+
+/// Infers an NDJSON file's schema from every line, checking each is a JSON object.
+pub fn infer_ndjson(path: &Path) -> Result<SchemaRef> {
+    let file = File::open(path).map_err(|e| Error::Spool(e.to_string()))?;
+    let mut reader = BufReader::with_capacity(1 << 20, file);
+    let mut line = String::new();
+    let mut number = 0usize;
+    let mut failure: Option<Error> = None;
+    let values = std::iter::from_fn(|| {
+        loop {
+            line.clear();
+            number += 1;
+            match reader.read_line(&mut line) {
+                Ok(0) => return None,
+                Ok(_) => {}
+                Err(e) => {
+                    failure = Some(Error::Malformed(format!("line {number}: {e}")));
+                    return None;
+                }
+            }
+            let text = line.trim();
+            if text.is_empty() {
+                continue;
+            }
+            return match serde_json::from_str::<serde_json::Value>(text) {
+                Ok(v @ serde_json::Value::Object(_)) => Some(Ok(v)),
+                Ok(_) => {
+                    failure = Some(Error::Malformed(format!(
+                        "line {number}: each line must be a JSON object"
+                    )));
+                    None
+                }
+                Err(e) => {
+                    failure = Some(Error::Malformed(format!(
+                        "line {number}, column {}: {e}",
+                        e.column()
+                    )));
+                    None
+                }
+            };
+        }
+    });
+    let inferred = arrow::json::reader::infer_json_schema_from_iterator(values);
+    if let Some(f) = failure {
+        return Err(f);
+    }
+    let schema =
+        inferred.map_err(|e| Error::Malformed(format!("the NDJSON cannot be typed: {e}")))?;
+    if schema.fields().is_empty() {
+        return Err(Error::Malformed(
+            "line 1: no JSON object with any field; nothing to ingest".into(),
+        ));
+    }
+    Ok(Arc::new(schema))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn infer(text: impl AsRef<[u8]>) -> Result<SchemaRef> {
+        let mut f = tempfile::NamedTempFile::new().expect("tmp");
+        f.write_all(text.as_ref()).expect("write");
+        infer_csv(f.path())
+    }
+
+    fn types(text: &str) -> Vec<DataType> {
+        infer(text)
+            .expect("infer")
+            .fields()
+            .iter()
+            .map(|f| f.data_type().clone())
+            .collect()
+    }
+
+    #[test]
+    fn classifies_values() {
+        assert_eq!(classify("42"), Kind::Int);
+        assert_eq!(classify("-4.5e3"), Kind::Float);
+        assert_eq!(classify("007"), Kind::Text);
+        assert_eq!(classify("0.5"), Kind::Float);
+        assert_eq!(classify("TRUE"), Kind::Boolean);
+        assert_eq!(classify("2024-02-29"), Kind::Date);
+        assert_eq!(classify("2024-02-30"), Kind::Text);
+        assert_eq!(classify("2024-01-05T10:00:00Z"), Kind::Timestamp);
+        assert_eq!(classify("2024-01-05 10:00:00.25"), Kind::Timestamp);
+        assert_eq!(classify("NaN"), Kind::Text);
+        assert_eq!(classify("N/A"), Kind::Text);
+    }
+
+    #[test]
+    fn whole_input_decides() {
+        let mut text = String::from("id,score\n");
+        for i in 0..3000 {
+            text.push_str(&format!("{i},{i}\n"));
+        }
+        text.push_str("3000,N/A\n");
+        assert_eq!(types(&text), vec![DataType::Int64, DataType::Utf8]);
+        assert_eq!(
+            types("a,b,c\n1,,x\n2.5,,y\n"),
+            vec![DataType::Float64, DataType::Utf8, DataType::Utf8]
+        );
+    }
+
+    #[test]
+    fn structure_errors_name_line_and_column() {
+        let e = infer("a,b\n1,2\n3,4,5\n").expect_err("unequal").to_string();
+        assert!(e.contains("line 3"), "{e}");
+        let e = infer("a,a\n1,2\n").expect_err("dup").to_string();
+        assert!(e.contains("appears twice"), "{e}");
+        assert!(infer("").is_err());
+        let e = infer(b"a,b\n1,\"x\xff\"\n").expect_err("utf8").to_string();
+        assert!(e.contains("line 2") && e.contains("column 2"), "{e}");
+    }
+}

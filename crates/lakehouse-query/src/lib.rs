@@ -1,0 +1,83 @@
+//! queryd: read-only SQL over every dataset with Apache DataFusion.
+//!
+//! Each query gets a fresh session over a shared runtime (one memory pool, one spill directory): every dataset
+//! is a table, `"name@v3"` is version 3 of it, and nothing else is reachable — no URL tables, no file-reading
+//! functions, no DDL or DML. Queries run under a time limit and a memory limit and return at most `max_rows`
+//! rows, as Arrow batches; the HTTP layer encodes them.
+//!
+//! Modules:
+//! - [`readonly`]: the statement gate.
+//! - [`provider`]: datasets as DataFusion tables, with time travel.
+//! - [`service`]: [`Query`], the [`lakehouse_api::QueryApi`] implementation, and [`QueryConfig`].
+#![deny(missing_docs)]
+
+pub mod provider;
+pub mod readonly;
+pub mod service;
+
+use datafusion::error::DataFusionError;
+use lakehouse_types::{ApiError, ErrorCode};
+
+pub use service::{Query, QueryConfig};
+
+/// Everything that can go wrong with a query.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The statement would change something.
+    #[error("{0}")]
+    ReadOnly(String),
+    /// The request is malformed (no statement, several, does not parse).
+    #[error("{0}")]
+    BadRequest(String),
+    /// The query ran past the time limit (and was cancelled).
+    #[error(
+        "the query ran longer than the limit of {limit_ms} ms and was cancelled; add filters or a LIMIT"
+    )]
+    Timeout {
+        /// The limit.
+        limit_ms: u64,
+    },
+    /// Planning or execution failed.
+    #[error("{0}")]
+    DataFusion(#[from] DataFusionError),
+    /// Listing the datasets failed.
+    #[error(transparent)]
+    Catalog(#[from] lakehouse_catalog::Error),
+}
+
+/// The query result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl From<Error> for ApiError {
+    fn from(err: Error) -> Self {
+        match err {
+            Error::ReadOnly(m) => ApiError::new(ErrorCode::ReadOnly, m),
+            Error::BadRequest(m) => ApiError::new(ErrorCode::BadRequest, m),
+            e @ Error::Timeout { .. } => ApiError::new(ErrorCode::Timeout, e.to_string()),
+            Error::DataFusion(e) => datafusion_error(&e),
+            Error::Catalog(e) => e.into(),
+        }
+    }
+}
+
+/// Maps a DataFusion error by its root cause: the user's SQL (400), an unsupported feature (501), the memory
+/// limit (413), the rest (500).
+pub fn datafusion_error(err: &DataFusionError) -> ApiError {
+    let root = err.find_root();
+    let message = root.to_string();
+    match root {
+        DataFusionError::Plan(_) | DataFusionError::SQL(..) | DataFusionError::SchemaError(..) => {
+            ApiError::new(ErrorCode::BadRequest, message)
+        }
+        // Arrow errors during execution are the data meeting an expression: division by zero, a failed cast.
+        DataFusionError::ArrowError(..) => ApiError::new(ErrorCode::BadRequest, message),
+        DataFusionError::NotImplemented(_) => ApiError::new(ErrorCode::NotImplemented, message),
+        DataFusionError::ResourcesExhausted(_) => ApiError::new(
+            ErrorCode::PayloadTooLarge,
+            format!(
+                "the query needs more memory than its limit allows; add filters, aggregate, or a LIMIT ({message})"
+            ),
+        ),
+        _ => ApiError::internal(message),
+    }
+}

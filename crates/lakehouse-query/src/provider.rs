@@ -1,0 +1,82 @@
+//! Every dataset as a table: `workers` is the current version, `"workers@v3"` version 3.
+//!
+//! One provider per query: the names are listed when the query starts, tables are opened when the planner
+//! asks for them (so a new version is visible to the next query), and each name is opened once per query (a
+//! self-join sees one version).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use datafusion::catalog::{SchemaProvider, TableProvider};
+use datafusion::error::{DataFusionError, Result};
+use lakehouse_catalog::{Error as CatalogError, Tables};
+
+/// The schema provider of one query.
+#[derive(Debug)]
+pub struct DatasetSchema {
+    tables: Tables,
+    names: Vec<String>,
+    opened: Mutex<HashMap<String, Arc<dyn TableProvider>>>,
+}
+
+impl DatasetSchema {
+    /// A provider over `tables`, listing `names`.
+    pub fn new(tables: Tables, names: Vec<String>) -> Self {
+        DatasetSchema {
+            tables,
+            names,
+            opened: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+/// Splits `name@v3` into the dataset and the version.
+pub fn parse_table_name(name: &str) -> Result<(&str, Option<u64>)> {
+    match name.split_once('@') {
+        None => Ok((name, None)),
+        Some((dataset, version)) => {
+            let digits = version.strip_prefix(['v', 'V']).unwrap_or(version);
+            let version = digits.parse::<u64>().map_err(|_| {
+                DataFusionError::Plan(format!(
+                    "{name:?}: a version is written name@v<number>, e.g. \"{dataset}@v3\""
+                ))
+            })?;
+            Ok((dataset, Some(version)))
+        }
+    }
+}
+
+#[async_trait]
+impl SchemaProvider for DatasetSchema {
+    fn table_names(&self) -> Vec<String> {
+        self.names.clone()
+    }
+
+    async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
+        if let Some(found) = self.opened.lock().ok().and_then(|o| o.get(name).cloned()) {
+            return Ok(Some(found));
+        }
+        let (dataset, version) = parse_table_name(name)?;
+        let table = match self.tables.open(dataset, version).await {
+            Ok(t) => t,
+            Err(CatalogError::NotFound(_) | CatalogError::InvalidName { .. }) => return Ok(None),
+            Err(e @ CatalogError::VersionNotFound { .. }) => {
+                return Err(DataFusionError::Plan(e.to_string()));
+            }
+            Err(e) => return Err(DataFusionError::External(Box::new(e))),
+        };
+        let provider: Arc<dyn TableProvider> = table
+            .table_provider()
+            .await
+            .map_err(|e| DataFusionError::External(Box::new(e)))?;
+        if let Ok(mut opened) = self.opened.lock() {
+            opened.insert(name.to_owned(), provider.clone());
+        }
+        Ok(Some(provider))
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        parse_table_name(name).is_ok_and(|(dataset, _)| self.names.iter().any(|n| n == dataset))
+    }
+}

@@ -1,0 +1,190 @@
+//! [`Query`]: the [`QueryApi`] implementation.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use datafusion::execution::SendableRecordBatchStream;
+use datafusion::execution::memory_pool::FairSpillPool;
+use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
+use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
+use futures::StreamExt;
+use lakehouse_api::{QueryApi, QueryResult};
+use lakehouse_catalog::Tables;
+use lakehouse_catalog::tables::root_url;
+use lakehouse_types::RequestContext;
+use lakehouse_types::dataset::SqlRequest;
+use lakehouse_types::health::ServiceHealth;
+use serde::Deserialize;
+
+use crate::provider::DatasetSchema;
+use crate::readonly;
+use crate::{Error, Result};
+
+/// Query settings (`[query]` in the config file).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct QueryConfig {
+    /// Per-query time limit, planning and execution, in milliseconds.
+    pub timeout_ms: u64,
+    /// Memory all running queries may hold together, in bytes; past it operators spill to disk or fail.
+    pub memory_limit_bytes: usize,
+    /// Rows returned when the request names no `max_rows`.
+    pub default_max_rows: usize,
+    /// The most rows a request may ask for.
+    pub max_rows_cap: usize,
+    /// Parallelism of one query (the number of CPUs when unset).
+    pub target_partitions: Option<usize>,
+}
+
+impl Default for QueryConfig {
+    fn default() -> Self {
+        QueryConfig {
+            timeout_ms: 30_000,
+            memory_limit_bytes: 1024 * 1024 * 1024,
+            default_max_rows: 10_000,
+            max_rows_cap: 1_000_000,
+            target_partitions: None,
+        }
+    }
+}
+
+/// SQL over the datasets of one store.
+#[derive(Debug, Clone)]
+pub struct Query {
+    tables: Tables,
+    runtime: Arc<RuntimeEnv>,
+    config: QueryConfig,
+}
+
+const CATALOG: &str = "lakehouse";
+const SCHEMA: &str = "public";
+
+impl Query {
+    /// Queries over `tables`.
+    pub fn new(tables: Tables, config: QueryConfig) -> Result<Self> {
+        let runtime = RuntimeEnvBuilder::new()
+            .with_memory_pool(Arc::new(FairSpillPool::new(config.memory_limit_bytes)))
+            .build_arc()?;
+        runtime.register_object_store(&root_url(), tables.store().clone());
+        Ok(Query {
+            tables,
+            runtime,
+            config,
+        })
+    }
+
+    /// The limits in force.
+    pub fn config(&self) -> &QueryConfig {
+        &self.config
+    }
+
+    async fn session(&self) -> Result<SessionContext> {
+        let mut config = SessionConfig::new()
+            .with_information_schema(true)
+            .with_default_catalog_and_schema(CATALOG, SCHEMA);
+        if let Some(p) = self.config.target_partitions {
+            config = config.with_target_partitions(p.max(1));
+        }
+        let ctx = SessionContext::new_with_config_rt(config, self.runtime.clone());
+        let names = self.tables.names().await?;
+        let catalog = ctx
+            .catalog(CATALOG)
+            .ok_or_else(|| Error::BadRequest("the default catalog is missing".into()))?;
+        catalog.register_schema(
+            SCHEMA,
+            Arc::new(DatasetSchema::new(self.tables.clone(), names)),
+        )?;
+        Ok(ctx)
+    }
+
+    /// Runs one statement: the rows (at most `max_rows`), whether there were more.
+    pub async fn run(&self, request: &SqlRequest) -> Result<QueryResult> {
+        let started = Instant::now();
+        readonly::check(&request.sql)?;
+        let max_rows = request.max_rows.unwrap_or(self.config.default_max_rows);
+        if max_rows > self.config.max_rows_cap {
+            return Err(Error::BadRequest(format!(
+                "max_rows {max_rows} is over the limit of {}",
+                self.config.max_rows_cap
+            )));
+        }
+        let limit_ms = self.config.timeout_ms;
+        let work = async {
+            let ctx = self.session().await?;
+            let options = SQLOptions::new()
+                .with_allow_ddl(false)
+                .with_allow_dml(false)
+                .with_allow_statements(false);
+            let frame = ctx.sql_with_options(&request.sql, options).await?;
+            let stream = frame.execute_stream().await?;
+            collect(stream, max_rows).await
+        };
+        let (schema, batches, truncated) =
+            tokio::time::timeout(Duration::from_millis(limit_ms), work)
+                .await
+                .map_err(|_| Error::Timeout { limit_ms })??;
+        Ok(QueryResult {
+            schema,
+            batches,
+            truncated,
+            elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        })
+    }
+}
+
+/// Reads up to `max_rows` rows; one more row than that means the result is truncated (and the rest is never
+/// computed: dropping the stream cancels the query).
+async fn collect(
+    mut stream: SendableRecordBatchStream,
+    max_rows: usize,
+) -> Result<(
+    arrow::datatypes::SchemaRef,
+    Vec<arrow::record_batch::RecordBatch>,
+    bool,
+)> {
+    let schema = stream.schema();
+    let mut batches = Vec::new();
+    let mut rows = 0usize;
+    let mut truncated = false;
+    while let Some(batch) = stream.next().await {
+        let batch = batch?;
+        let room = max_rows - rows;
+        if batch.num_rows() > room {
+            truncated = true;
+            if room > 0 {
+                batches.push(batch.slice(0, room));
+            }
+            break;
+        }
+        rows += batch.num_rows();
+        if batch.num_rows() > 0 {
+            batches.push(batch);
+        }
+    }
+    Ok((schema, batches, truncated))
+}
+
+#[async_trait]
+impl QueryApi for Query {
+    async fn sql(
+        &self,
+        _ctx: &RequestContext,
+        request: SqlRequest,
+    ) -> lakehouse_api::Result<QueryResult> {
+        Ok(self.run(&request).await?)
+    }
+
+    async fn health(&self) -> ServiceHealth {
+        match self
+            .run(&SqlRequest {
+                sql: "SELECT 1".into(),
+                max_rows: Some(1),
+            })
+            .await
+        {
+            Ok(_) => ServiceHealth::ok("local"),
+            Err(e) => ServiceHealth::down("local", e.to_string()),
+        }
+    }
+}
