@@ -51,7 +51,12 @@ pub trait StorageApi: Send + Sync + std::fmt::Debug {
     ) -> Result<PutObjectResponse>;
 
     /// Reads an object, or a range of it.
-    async fn get(&self, ctx: &RequestContext, key: &str, range: Option<ByteRange>) -> Result<GetObject>;
+    async fn get(
+        &self,
+        ctx: &RequestContext,
+        key: &str,
+        range: Option<ByteRange>,
+    ) -> Result<GetObject>;
 
     /// An object's metadata.
     async fn head(&self, ctx: &RequestContext, key: &str) -> Result<ObjectInfo>;

@@ -45,19 +45,30 @@ pub struct Caller {
 impl std::fmt::Debug for Caller {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Never print the credential.
-        f.debug_struct("Caller").field("name", &self.name).field("role", &self.role).finish()
+        f.debug_struct("Caller")
+            .field("name", &self.name)
+            .field("role", &self.role)
+            .finish()
     }
 }
 
 impl Caller {
     /// The caller in open mode (no keys configured): everyone is admin.
     pub fn anonymous_admin() -> Self {
-        Caller { name: "anonymous".to_owned(), role: Role::admin(), credential: None }
+        Caller {
+            name: "anonymous".to_owned(),
+            role: Role::admin(),
+            credential: None,
+        }
     }
 
     /// The services themselves, acting on their own behalf (the catalog writing `_catalog/`, say).
     pub fn system() -> Self {
-        Caller { name: "system".to_owned(), role: Role::admin(), credential: None }
+        Caller {
+            name: "system".to_owned(),
+            role: Role::admin(),
+            credential: None,
+        }
     }
 
     /// Whether the caller has the admin role.
@@ -78,6 +89,9 @@ pub struct RequestContext {
 impl RequestContext {
     /// A context for work the services do on their own behalf (start-up, background tasks, tests).
     pub fn system(request_id: impl Into<String>) -> Self {
-        RequestContext { caller: Caller::system(), request_id: request_id.into() }
+        RequestContext {
+            caller: Caller::system(),
+            request_id: request_id.into(),
+        }
     }
 }

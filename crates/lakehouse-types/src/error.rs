@@ -108,7 +108,12 @@ pub struct ApiError {
 impl ApiError {
     /// An error with a code and a message.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        ApiError { code, message: message.into(), retry_after_secs: None, details: None }
+        ApiError {
+            code,
+            message: message.into(),
+            retry_after_secs: None,
+            details: None,
+        }
     }
 
     /// Adds a `Retry-After` hint.
@@ -161,11 +166,35 @@ impl ApiError {
                     details: parsed.error.details,
                 }
             }
+            Err(_) if body.is_empty() => {
+                // HEAD answers and some proxies carry no body: the status is all there is.
+                let code = match status {
+                    400 => ErrorCode::BadRequest,
+                    401 => ErrorCode::InvalidApiKey,
+                    403 => ErrorCode::Forbidden,
+                    404 => ErrorCode::NotFound,
+                    408 => ErrorCode::Timeout,
+                    409 => ErrorCode::Conflict,
+                    413 => ErrorCode::PayloadTooLarge,
+                    416 => ErrorCode::InvalidRange,
+                    429 => ErrorCode::TooManyRequests,
+                    503 => ErrorCode::ServiceUnavailable,
+                    _ => ErrorCode::BadGateway,
+                };
+                ApiError {
+                    code,
+                    message: format!("upstream service answered HTTP {status}"),
+                    retry_after_secs,
+                    details: None,
+                }
+            }
             Err(_) => {
                 let text = String::from_utf8_lossy(&body[..body.len().min(512)]).into_owned();
                 ApiError::new(
                     ErrorCode::BadGateway,
-                    format!("upstream service answered HTTP {status} without an error body: {text}"),
+                    format!(
+                        "upstream service answered HTTP {status} without an error body: {text}"
+                    ),
                 )
                 .with_retry_after(retry_after_secs.unwrap_or(1))
             }
@@ -202,7 +231,11 @@ mod tests {
         for code in ErrorCode::ALL {
             assert!(seen.insert(code.as_str()), "duplicate code {code}");
             assert_eq!(ErrorCode::parse(code.as_str()), Some(*code));
-            assert!((400..600).contains(&code.status()), "{code} has status {}", code.status());
+            assert!(
+                (400..600).contains(&code.status()),
+                "{code} has status {}",
+                code.status()
+            );
         }
     }
 

@@ -7,6 +7,7 @@
 //! - [`error`]: [`ErrorCode`] (code → status) and [`ApiError`], the error every service interface returns.
 //! - [`auth`]: [`Caller`] and [`Role`], who is making a request.
 //! - [`health`]: the `/health` body.
+//! - [`keys`]: the object key rules.
 //! - [`storage`]: object metadata and listing types.
 //! - [`dataset`]: catalog, ingest and SQL types.
 //! - [`embed`]: embedding requests and responses.
@@ -18,6 +19,7 @@ pub mod dataset;
 pub mod embed;
 pub mod error;
 pub mod health;
+pub mod keys;
 pub mod storage;
 pub mod vector;
 

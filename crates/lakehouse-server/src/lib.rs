@@ -1,0 +1,93 @@
+//! The HTTP layer of every Lakehouse service.
+//!
+//! Domain crates know nothing of HTTP; this crate turns each service trait into an axum router, and adds what
+//! every deployment shares: API-key auth, `X-Request-Id`, Prometheus metrics, `/health`, the JSON error body,
+//! and graceful shutdown. The same [`app`] serves the all-in-one process, a single service (`--only
+//! storaged`), and the gateway in front of remote services: what differs is only whether each
+//! `Arc<dyn ...Api>` in [`Services`] is the domain crate or its HTTP client.
+//!
+//! Modules:
+//! - [`api`]: one router per service.
+//! - [`auth`]: API keys → caller.
+//! - [`error`]: [`HttpError`], the one place an error becomes a response.
+//! - [`extract`]: [`Ctx`] and [`ApiJson`], the extractors handlers use.
+//! - [`metrics`]: the Prometheus registry.
+//! - [`observe`]: request ids, request logs and request metrics.
+#![deny(missing_docs)]
+
+pub mod api;
+pub mod auth;
+pub mod error;
+pub mod extract;
+pub mod health;
+pub mod metrics;
+pub mod observe;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::get;
+use lakehouse_api::{EmbedApi, StorageApi, VectorApi};
+use tokio::net::TcpListener;
+
+pub use auth::Authenticator;
+pub use error::HttpError;
+pub use extract::{ApiJson, Ctx};
+pub use metrics::Metrics;
+
+/// The services one process serves, each local or remote. A `None` service has no routes here.
+#[derive(Debug, Clone, Default)]
+pub struct Services {
+    /// storaged.
+    pub storage: Option<Arc<dyn StorageApi>>,
+    /// embedd.
+    pub embed: Option<Arc<dyn EmbedApi>>,
+    /// vectord.
+    pub vector: Option<Arc<dyn VectorApi>>,
+}
+
+/// The whole HTTP application over `services`.
+pub fn app(services: Services, auth: Arc<Authenticator>, metrics: Arc<Metrics>) -> Router {
+    let mut api = Router::new();
+    if let Some(storage) = &services.storage {
+        api = api.merge(api::storage::router(Arc::clone(storage)));
+    }
+    if let Some(vector) = &services.vector {
+        api = api.merge(api::vector::router(Arc::clone(vector)));
+    }
+    let api = api.layer(axum::middleware::from_fn_with_state(
+        auth,
+        auth::require_caller,
+    ));
+
+    Router::new()
+        .route(
+            "/health",
+            get(health::health).with_state(Arc::new(services)),
+        )
+        .route(
+            "/metrics",
+            get(metrics::render).with_state(Arc::clone(&metrics)),
+        )
+        .merge(api)
+        .fallback(error::not_found)
+        .method_not_allowed_fallback(error::method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            metrics,
+            observe::observe,
+        ))
+}
+
+/// Serves `app` on `listener` until `shutdown` completes, then lets in-flight requests finish.
+///
+/// The caller binds the listener (tests bind port 0) and owns the shutdown signal.
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+}

@@ -1,0 +1,150 @@
+//! The command line.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use lakehouse_config::{Config, Overrides};
+
+/// Lakehouse: staffing exports → versioned tables, SQL, vector indexes and matrix search, on one laptop or
+/// on S3 and several instances.
+#[derive(Debug, Parser)]
+#[command(name = "lakehouse", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the services (all of them by default, in one process).
+    Serve(ServeArgs),
+    /// Start a server on the embedded default and show it working.
+    Demo(DemoArgs),
+    /// Check storage, ports and credentials, and say how to fix each problem.
+    Doctor(DoctorArgs),
+    /// Print the SHA-256 of an API key, for `[[auth.keys]] key_sha256` in the config.
+    HashKey {
+        /// The key; read from standard input when absent (keeps it out of shell history).
+        key: Option<String>,
+    },
+}
+
+/// Where configuration comes from; shared by every command that reads it.
+#[derive(Debug, Clone, Args)]
+pub struct ConfigArgs {
+    /// TOML configuration file.
+    #[arg(long, env = "LAKEHOUSE_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Data directory (objects, when storage is local).
+    #[arg(long = "data", env = "LAKEHOUSE_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Address to listen on (default 127.0.0.1:3110, or the service's own port with one --only service).
+    #[arg(long, env = "LAKEHOUSE_LISTEN")]
+    pub listen: Option<SocketAddr>,
+}
+
+impl ConfigArgs {
+    /// Loads the configuration with these flags on top.
+    pub fn load(&self, only: Option<String>) -> anyhow::Result<Config> {
+        let overrides = Overrides {
+            config_file: self.config.clone(),
+            data_dir: self.data_dir.clone(),
+            listen: self.listen,
+            only: only.map(|list| vec![list]),
+        };
+        Ok(Config::load(&overrides)?)
+    }
+}
+
+/// `lakehouse serve`.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    config: ConfigArgs,
+    /// Run only these services (comma-separated: gateway, storaged, ...); the others are reached at the URLs
+    /// of the `[services]` config table.
+    #[arg(long, env = "LAKEHOUSE_ONLY")]
+    only: Option<String>,
+    /// Write the bound address to this file once listening (for scripts and tests using port 0).
+    #[arg(long)]
+    addr_file: Option<PathBuf>,
+}
+
+/// `lakehouse demo`.
+#[derive(Debug, Clone, Args)]
+pub struct DemoArgs {
+    #[command(flatten)]
+    config: ConfigArgs,
+    /// Exit after showing the server working instead of serving until Ctrl-C.
+    #[arg(long)]
+    exit: bool,
+}
+
+/// `lakehouse doctor`.
+#[derive(Debug, Clone, Args)]
+pub struct DoctorArgs {
+    #[command(flatten)]
+    config: ConfigArgs,
+    /// Print the checks as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Runs the command line; the process exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Serve(args) => {
+            let config = args.config.load(args.only)?;
+            crate::logging::init(&config);
+            runtime()?.block_on(crate::serve::run(config, args.addr_file))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Demo(args) => {
+            let config = args.config.load(None)?;
+            crate::logging::init(&config);
+            runtime()?.block_on(crate::demo::run(config, !args.exit))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Doctor(args) => {
+            let report = runtime()?.block_on(crate::doctor::run(&args.config));
+            crate::doctor::print(&report, args.json)?;
+            Ok(if report.ok() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+        Command::HashKey { key } => {
+            let key = match key {
+                Some(key) => key,
+                None => {
+                    let mut line = String::new();
+                    std::io::stdin().read_line(&mut line)?;
+                    line.trim().to_owned()
+                }
+            };
+            anyhow::ensure!(!key.is_empty(), "the key is empty");
+            println!("{}", hex::encode(lakehouse_config::hash_key(&key)));
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

@@ -1,0 +1,17 @@
+//! The `lakehouse` binary: every command, and the composition root that wires the services together.
+//!
+//! Modules:
+//! - [`cli`]: the command line (clap).
+//! - [`compose`]: which services run here and which are reached over HTTP.
+//! - [`serve`]: `lakehouse serve`: bind, serve, shut down gracefully.
+//! - [`doctor`]: `lakehouse doctor`: checks, each with its fix.
+//! - [`demo`]: `lakehouse demo`: the newcomer's first command.
+//! - [`logging`]: tracing set-up.
+#![deny(missing_docs)]
+
+pub mod cli;
+pub mod compose;
+pub mod demo;
+pub mod doctor;
+pub mod logging;
+pub mod serve;
