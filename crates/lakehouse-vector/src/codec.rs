@@ -71,7 +71,9 @@ pub fn checksum(bytes: &[u8]) -> u64 {
     for word in &mut words {
         let mut buf = [0u8; 8];
         buf.copy_from_slice(word);
-        hash = (hash ^ u64::from_le_bytes(buf)).wrapping_mul(PRIME).rotate_left(29);
+        hash = (hash ^ u64::from_le_bytes(buf))
+            .wrapping_mul(PRIME)
+            .rotate_left(29);
     }
     for byte in words.remainder() {
         hash = (hash ^ u64::from(*byte)).wrapping_mul(PRIME);
@@ -172,22 +174,34 @@ fn verified<'a>(bytes: &'a [u8], magic: &[u8; 8], what: &'static str) -> Result<
     let mut stored = [0u8; 8];
     stored.copy_from_slice(sum);
     if checksum(body) != u64::from_le_bytes(stored) {
-        return Err(Error::Corrupt(format!("{what} fails its checksum (torn or damaged)")));
+        return Err(Error::Corrupt(format!(
+            "{what} fails its checksum (torn or damaged)"
+        )));
     }
-    Ok(Reader { buf: &body[8..], what })
+    Ok(Reader {
+        buf: &body[8..],
+        what,
+    })
 }
 
 /// Encodes a segment.
 pub fn encode_segment(seq: u64, dim: usize, ops: &[Op]) -> Result<Vec<u8>> {
     let per_op = dim * 4 + 64;
-    let mut w = Writer { buf: Vec::with_capacity(32 + ops.len() * per_op) };
+    let mut w = Writer {
+        buf: Vec::with_capacity(32 + ops.len() * per_op),
+    };
     w.buf.extend_from_slice(SEGMENT_MAGIC);
     w.u64(seq);
     w.u32(u32::try_from(dim).map_err(|_| Error::InvalidParameter("dimension too large".into()))?);
     w.u32(u32::try_from(ops.len()).map_err(|_| Error::InvalidParameter("too many ops".into()))?);
     for op in ops {
         match op {
-            Op::Upsert { key, id, vector, metadata } => {
+            Op::Upsert {
+                key,
+                id,
+                vector,
+                metadata,
+            } => {
                 w.u8(TAG_UPSERT);
                 w.u64(*key);
                 w.bytes(id.as_bytes())?;
@@ -212,7 +226,9 @@ pub fn decode_segment(bytes: &[u8], dim: usize) -> Result<Segment> {
     let seq = r.u64()?;
     let stored_dim = r.u32()? as usize;
     if stored_dim != dim {
-        return Err(Error::Corrupt(format!("segment {seq} has dimension {stored_dim}, not {dim}")));
+        return Err(Error::Corrupt(format!(
+            "segment {seq} has dimension {stored_dim}, not {dim}"
+        )));
     }
     let count = r.u32()? as usize;
     let mut ops = Vec::with_capacity(count.min(1 << 16));
@@ -224,10 +240,19 @@ pub fn decode_segment(bytes: &[u8], dim: usize) -> Result<Segment> {
             TAG_UPSERT => {
                 let vector = r.vector(dim)?;
                 let metadata = r.metadata()?;
-                Op::Upsert { key, id, vector, metadata }
+                Op::Upsert {
+                    key,
+                    id,
+                    vector,
+                    metadata,
+                }
             }
             TAG_DELETE => Op::Delete { key, id },
-            other => return Err(Error::Corrupt(format!("segment {seq} has unknown op {other}"))),
+            other => {
+                return Err(Error::Corrupt(format!(
+                    "segment {seq} has unknown op {other}"
+                )));
+            }
         });
     }
     Ok(Segment { seq, ops })
@@ -238,7 +263,9 @@ pub fn encode_entries<'a>(
     next_key: u64,
     entries: impl ExactSizeIterator<Item = (u64, &'a str, &'a Metadata)>,
 ) -> Result<Vec<u8>> {
-    let mut w = Writer { buf: Vec::with_capacity(24 + entries.len() * 96) };
+    let mut w = Writer {
+        buf: Vec::with_capacity(24 + entries.len() * 96),
+    };
     w.buf.extend_from_slice(ENTRIES_MAGIC);
     w.u64(next_key);
     w.u64(entries.len() as u64);
@@ -279,8 +306,16 @@ mod tests {
     #[test]
     fn segments_round_trip_and_detect_damage() {
         let ops = vec![
-            Op::Upsert { key: 7, id: "w-1".into(), vector: vec![0.5, -1.0, 3.25], metadata: meta() },
-            Op::Delete { key: 3, id: "w-0".into() },
+            Op::Upsert {
+                key: 7,
+                id: "w-1".into(),
+                vector: vec![0.5, -1.0, 3.25],
+                metadata: meta(),
+            },
+            Op::Delete {
+                key: 3,
+                id: "w-0".into(),
+            },
         ];
         let bytes = encode_segment(42, 3, &ops).expect("encode");
         let back = decode_segment(&bytes, 3).expect("decode");
@@ -288,8 +323,14 @@ mod tests {
 
         let mut damaged = bytes.clone();
         damaged[20] ^= 1;
-        assert!(matches!(decode_segment(&damaged, 3), Err(Error::Corrupt(_))));
-        assert!(matches!(decode_segment(&bytes[..bytes.len() - 5], 3), Err(Error::Corrupt(_))));
+        assert!(matches!(
+            decode_segment(&damaged, 3),
+            Err(Error::Corrupt(_))
+        ));
+        assert!(matches!(
+            decode_segment(&bytes[..bytes.len() - 5], 3),
+            Err(Error::Corrupt(_))
+        ));
         assert!(matches!(decode_segment(&bytes, 4), Err(Error::Corrupt(_))));
     }
 
@@ -297,7 +338,8 @@ mod tests {
     fn entries_round_trip() {
         let m = meta();
         let items = [(1u64, "a", &m), (9, "b", &m)];
-        let bytes = encode_entries(10, items.iter().map(|(k, id, m)| (*k, *id, *m))).expect("encode");
+        let bytes =
+            encode_entries(10, items.iter().map(|(k, id, m)| (*k, *id, *m))).expect("encode");
         let (next, entries) = decode_entries(&bytes).expect("decode");
         assert_eq!(next, 10);
         assert_eq!(entries.len(), 2);

@@ -63,7 +63,9 @@ pub enum Error {
     },
 
     /// `text` was given but no embedding service is configured.
-    #[error("{0} needs the embedding service, which this vector service was started without; send vectors instead")]
+    #[error(
+        "{0} needs the embedding service, which this vector service was started without; send vectors instead"
+    )]
     NoEmbedder(String),
 
     /// The embedding service failed.
@@ -113,8 +115,17 @@ impl From<Error> for ApiError {
             Error::InvalidName(_) | Error::InvalidParameter(_) => {
                 ApiError::new(ErrorCode::InvalidParameter, message)
             }
-            Error::InvalidItem { position, id, vector, .. } => {
-                let code = if vector { ErrorCode::InvalidVector } else { ErrorCode::BadRequest };
+            Error::InvalidItem {
+                position,
+                id,
+                vector,
+                ..
+            } => {
+                let code = if vector {
+                    ErrorCode::InvalidVector
+                } else {
+                    ErrorCode::BadRequest
+                };
                 ApiError::new(code, message)
                     .with_details(serde_json::json!({"item": position, "id": id}))
             }

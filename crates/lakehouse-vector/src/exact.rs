@@ -14,9 +14,12 @@ use lakehouse_types::vector::Metric;
 pub fn distance(metric: Metric, a: &[f32], b: &[f32]) -> f32 {
     match metric {
         Metric::Cosine => {
-            let (dot, aa, bb) = a.iter().zip(b).fold((0.0f32, 0.0f32, 0.0f32), |acc, (x, y)| {
-                (acc.0 + x * y, acc.1 + x * x, acc.2 + y * y)
-            });
+            let (dot, aa, bb) = a
+                .iter()
+                .zip(b)
+                .fold((0.0f32, 0.0f32, 0.0f32), |acc, (x, y)| {
+                    (acc.0 + x * y, acc.1 + x * x, acc.2 + y * y)
+                });
             let norms = (aa * bb).sqrt();
             if norms == 0.0 { 1.0 } else { 1.0 - dot / norms }
         }
@@ -48,7 +51,9 @@ impl Eq for Candidate {}
 
 impl Ord for Candidate {
     fn cmp(&self, other: &Self) -> Ordering {
-        self.distance.total_cmp(&other.distance).then(self.key.cmp(&other.key))
+        self.distance
+            .total_cmp(&other.distance)
+            .then(self.key.cmp(&other.key))
     }
 }
 
@@ -68,7 +73,10 @@ pub struct TopK {
 impl TopK {
     /// An empty selection of at most `k`.
     pub fn new(k: usize) -> Self {
-        TopK { k, heap: BinaryHeap::with_capacity(k.saturating_add(1).min(1 << 16)) }
+        TopK {
+            k,
+            heap: BinaryHeap::with_capacity(k.saturating_add(1).min(1 << 16)),
+        }
     }
 
     /// Offers a candidate.
@@ -87,7 +95,11 @@ impl TopK {
 
     /// The selection, nearest first, as `(key, distance)`.
     pub fn into_sorted(self) -> Vec<(u64, f32)> {
-        self.heap.into_sorted_vec().into_iter().map(|c| (c.key, c.distance)).collect()
+        self.heap
+            .into_sorted_vec()
+            .into_iter()
+            .map(|c| (c.key, c.distance))
+            .collect()
     }
 }
 
@@ -125,9 +137,22 @@ mod tests {
     #[test]
     fn top_k_keeps_the_nearest_in_order() {
         let vectors: Vec<(u64, Vec<f32>)> = (0..100).map(|i| (i, vec![i as f32, 0.0])).collect();
-        let hits = search(Metric::L2, &[42.2, 0.0], 3, vectors.iter().map(|(k, v)| (*k, v.as_slice())));
+        let hits = search(
+            Metric::L2,
+            &[42.2, 0.0],
+            3,
+            vectors.iter().map(|(k, v)| (*k, v.as_slice())),
+        );
         let keys: Vec<u64> = hits.iter().map(|h| h.0).collect();
         assert_eq!(keys, vec![42, 43, 41]);
-        assert!(search(Metric::L2, &[0.0, 0.0], 0, vectors.iter().map(|(k, v)| (*k, v.as_slice()))).is_empty());
+        assert!(
+            search(
+                Metric::L2,
+                &[0.0, 0.0],
+                0,
+                vectors.iter().map(|(k, v)| (*k, v.as_slice()))
+            )
+            .is_empty()
+        );
     }
 }

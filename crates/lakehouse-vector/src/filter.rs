@@ -83,7 +83,9 @@ impl Filter {
     /// Whether an item's metadata satisfies every condition.
     pub fn matches(&self, metadata: &Metadata) -> bool {
         self.conditions.iter().all(|(field, condition)| {
-            metadata.get(field).is_some_and(|value| condition.matches(value))
+            metadata
+                .get(field)
+                .is_some_and(|value| condition.matches(value))
         })
     }
 }
@@ -133,7 +135,9 @@ fn parse_bound(field: &str, arg: &Value) -> Result<Bound> {
 /// An ISO date or timestamp as milliseconds since the epoch (timestamps without an offset are UTC).
 fn parse_time(s: &str) -> Option<i64> {
     if let Ok(date) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-        return date.and_hms_opt(0, 0, 0).map(|t| t.and_utc().timestamp_millis());
+        return date
+            .and_hms_opt(0, 0, 0)
+            .map(|t| t.and_utc().timestamp_millis());
     }
     if let Ok(time) = DateTime::parse_from_rfc3339(s) {
         return Some(time.timestamp_millis());
@@ -237,24 +241,49 @@ mod tests {
     #[test]
     fn in_and_contains_all() {
         let item = json!({"role": "welder", "certs": ["OSHA 10", "Forklift"]});
-        assert!(check(json!({"role": {"in": ["fitter", "welder"]}}), item.clone()));
+        assert!(check(
+            json!({"role": {"in": ["fitter", "welder"]}}),
+            item.clone()
+        ));
         assert!(!check(json!({"role": {"in": ["fitter"]}}), item.clone()));
-        assert!(check(json!({"certs": {"contains_all": ["OSHA 10"]}}), item.clone()));
-        assert!(check(json!({"certs": {"contains_all": ["Forklift", "OSHA 10"]}}), item.clone()));
-        assert!(!check(json!({"certs": {"contains_all": ["OSHA 30", "OSHA 10"]}}), item.clone()));
+        assert!(check(
+            json!({"certs": {"contains_all": ["OSHA 10"]}}),
+            item.clone()
+        ));
+        assert!(check(
+            json!({"certs": {"contains_all": ["Forklift", "OSHA 10"]}}),
+            item.clone()
+        ));
+        assert!(!check(
+            json!({"certs": {"contains_all": ["OSHA 30", "OSHA 10"]}}),
+            item.clone()
+        ));
         assert!(check(json!({"certs": {"in": ["CDL", "Forklift"]}}), item));
     }
 
     #[test]
     fn ranges_on_numbers_and_dates() {
-        let item = json!({"rating": 4.5, "available_from": "2025-01-10", "seen": "2025-01-10T12:00:00Z"});
-        assert!(check(json!({"rating": {"gte": 4.0, "lt": 5}}), item.clone()));
+        let item =
+            json!({"rating": 4.5, "available_from": "2025-01-10", "seen": "2025-01-10T12:00:00Z"});
+        assert!(check(
+            json!({"rating": {"gte": 4.0, "lt": 5}}),
+            item.clone()
+        ));
         assert!(!check(json!({"rating": {"gt": 4.5}}), item.clone()));
         assert!(check(json!({"rating": {"lte": 4.5}}), item.clone()));
-        assert!(check(json!({"available_from": {"lte": "2025-01-13"}}), item.clone()));
-        assert!(!check(json!({"available_from": {"gt": "2025-01-13"}}), item.clone()));
+        assert!(check(
+            json!({"available_from": {"lte": "2025-01-13"}}),
+            item.clone()
+        ));
+        assert!(!check(
+            json!({"available_from": {"gt": "2025-01-13"}}),
+            item.clone()
+        ));
         // Compared as dates, not strings: "2025-1-9" style is refused, timestamps order with dates.
-        assert!(check(json!({"seen": {"gt": "2025-01-10", "lt": "2025-01-11"}}), item.clone()));
+        assert!(check(
+            json!({"seen": {"gt": "2025-01-10", "lt": "2025-01-11"}}),
+            item.clone()
+        ));
         // A number bound does not match a date field, nor a date bound a number.
         assert!(!check(json!({"available_from": {"gt": 3}}), item.clone()));
         assert!(!check(json!({"rating": {"gt": "2020-01-01"}}), item));

@@ -19,13 +19,23 @@ use crate::hnsw::{Hnsw, HnswParams};
 use crate::index::IndexState;
 use crate::persist::{self, IndexMeta, SnapshotData};
 
+impl Default for SnapshotPolicy {
+    fn default() -> Self {
+        SnapshotPolicy {
+            every_segments: 256,
+            every_items: 50_000,
+        }
+    }
+}
+
 /// Ops applied per write-lock acquisition, so a large batch does not stall searches for its whole length.
 const APPLY_CHUNK: usize = 256;
 /// Attempts at claiming a segment number before giving up on a busy concurrent writer.
 const WRITE_ATTEMPTS: usize = 4;
 
-/// When to fold segments into a snapshot.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// When to fold segments into a snapshot (`[vector.snapshot]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct SnapshotPolicy {
     /// After this many segments since the last snapshot.
     pub every_segments: u64,
@@ -98,13 +108,26 @@ impl IndexHandle {
     }
 
     /// Opens a stored index: the newest intact snapshot, then every later segment in order.
-    pub async fn open(store: &Arc<dyn ObjectStore>, meta: IndexMeta, params: HnswParams) -> Result<Arc<Self>> {
-        let (state, snapshot_seq, snapshot_at) = match persist::load_snapshot(store, &meta, params).await? {
-            Some(loaded) => (loaded.state, loaded.seq, Some(loaded.created_at)),
-            None => (IndexState::new(meta.dim, meta.metric, params)?, 0, None),
-        };
-        let handle = Arc::new(IndexHandle::new(meta, state, snapshot_seq + 1, snapshot_seq));
-        *handle.persisted_at.lock().unwrap_or_else(PoisonError::into_inner) = snapshot_at;
+    pub async fn open(
+        store: &Arc<dyn ObjectStore>,
+        meta: IndexMeta,
+        params: HnswParams,
+    ) -> Result<Arc<Self>> {
+        let (state, snapshot_seq, snapshot_at) =
+            match persist::load_snapshot(store, &meta, params).await? {
+                Some(loaded) => (loaded.state, loaded.seq, Some(loaded.created_at)),
+                None => (IndexState::new(meta.dim, meta.metric, params)?, 0, None),
+            };
+        let handle = Arc::new(IndexHandle::new(
+            meta,
+            state,
+            snapshot_seq + 1,
+            snapshot_seq,
+        ));
+        *handle
+            .persisted_at
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = snapshot_at;
         {
             let mut writer = handle.writer.lock().await;
             handle.catch_up(store, &mut writer).await?;
@@ -133,7 +156,10 @@ impl IndexHandle {
             metric: self.meta.metric,
             count,
             created_at: self.meta.created_at,
-            persisted_at: *self.persisted_at.lock().unwrap_or_else(PoisonError::into_inner),
+            persisted_at: *self
+                .persisted_at
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
             bytes,
             bytes_per_vector: if count == 0 { 0 } else { bytes / count as u64 },
             segments_since_snapshot: self.segments_since_snapshot.load(Ordering::Relaxed),
@@ -161,7 +187,11 @@ impl IndexHandle {
 
     /// Replays segments written after the ones this handle has seen (at open, or after losing a race for
     /// a sequence number to another writer).
-    async fn catch_up(self: &Arc<Self>, store: &Arc<dyn ObjectStore>, writer: &mut Writer) -> Result<()> {
+    async fn catch_up(
+        self: &Arc<Self>,
+        store: &Arc<dyn ObjectStore>,
+        writer: &mut Writer,
+    ) -> Result<()> {
         let segments = persist::list_segments(store, &self.meta, writer.next_seq - 1).await?;
         for (seq, path, modified) in segments {
             if seq != writer.next_seq {
@@ -173,10 +203,15 @@ impl IndexHandle {
                     self.apply(segment.ops).await?;
                 }
                 // An unreadable segment is skipped rather than making the whole index unreadable.
-                Err(e) => tracing::error!(index = %self.meta.name, seq, error = %e, "skipping unreadable segment"),
+                Err(e) => {
+                    tracing::error!(index = %self.meta.name, seq, error = %e, "skipping unreadable segment")
+                }
             }
             writer.next_seq = seq + 1;
-            *self.persisted_at.lock().unwrap_or_else(PoisonError::into_inner) = Some(modified);
+            *self
+                .persisted_at
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner) = Some(modified);
         }
         self.segments_since_snapshot
             .store(writer.next_seq - 1 - writer.snapshot_seq, Ordering::Relaxed);
@@ -216,7 +251,10 @@ impl IndexHandle {
             }
             writer.next_seq = seq + 1;
             writer.items_logged += ops.len() as u64;
-            *self.persisted_at.lock().unwrap_or_else(PoisonError::into_inner) = Some(Utc::now());
+            *self
+                .persisted_at
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner) = Some(Utc::now());
             self.segments_since_snapshot
                 .store(writer.next_seq - 1 - writer.snapshot_seq, Ordering::Relaxed);
             self.apply(ops).await?;
@@ -261,7 +299,12 @@ impl IndexHandle {
             let state = this.read();
             let graph = state.hnsw().save()?;
             let entries = codec::encode_entries(state.next_key(), state.entries())?;
-            Ok(SnapshotData { seq, count: state.len(), graph: graph.into(), entries: entries.into() })
+            Ok(SnapshotData {
+                seq,
+                count: state.len(),
+                graph: graph.into(),
+                entries: entries.into(),
+            })
         })
         .await
         .map_err(|e| Error::Task(e.to_string()))??;

@@ -9,8 +9,9 @@ use usearch::{Index, IndexOptions, MetricKind, ScalarKind};
 
 use crate::error::{Error, Result};
 
-/// Graph construction and search parameters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Graph construction and search parameters (`[vector.hnsw]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct HnswParams {
     /// Edges per node (HNSW's M).
     pub connectivity: usize,
@@ -22,7 +23,11 @@ pub struct HnswParams {
 
 impl Default for HnswParams {
     fn default() -> Self {
-        HnswParams { connectivity: 16, expansion_add: 128, expansion_search: 128 }
+        HnswParams {
+            connectivity: 16,
+            expansion_add: 128,
+            expansion_search: 128,
+        }
     }
 }
 
@@ -75,9 +80,14 @@ impl Hnsw {
 
     /// An empty index.
     pub fn new(dim: usize, metric: Metric, params: HnswParams) -> Result<Self> {
-        let index = Index::new(&options(dim, metric, params))
-            .map_err(index_error("creating the index"))?;
-        let hnsw = Hnsw { index, metric, dim, tombstones: 0 };
+        let index =
+            Index::new(&options(dim, metric, params)).map_err(index_error("creating the index"))?;
+        let hnsw = Hnsw {
+            index,
+            metric,
+            dim,
+            tombstones: 0,
+        };
         hnsw.reserve(1024)?;
         Ok(hnsw)
     }
@@ -92,14 +102,21 @@ impl Hnsw {
                 header.dimensions
             )));
         }
-        let index = Index::new(&options(dim, metric, params))
-            .map_err(index_error("creating the index"))?;
-        index.load_from_buffer(bytes).map_err(index_error("loading the snapshot"))?;
+        let index =
+            Index::new(&options(dim, metric, params)).map_err(index_error("creating the index"))?;
+        index
+            .load_from_buffer(bytes)
+            .map_err(index_error("loading the snapshot"))?;
         // Loading keeps the header's layout but not our run-time tuning.
         index.change_expansion_add(params.expansion_add);
         index.change_expansion_search(params.expansion_search);
         let tombstones = usize::try_from(header.count_deleted).unwrap_or(usize::MAX);
-        let hnsw = Hnsw { index, metric, dim, tombstones };
+        let hnsw = Hnsw {
+            index,
+            metric,
+            dim,
+            tombstones,
+        };
         hnsw.reserve(hnsw.index.size().saturating_add(1024))?;
         Ok(hnsw)
     }
@@ -121,7 +138,11 @@ impl Hnsw {
 
     /// Makes room for `more` inserts; call before inserting, not while searches run.
     pub fn ensure_room(&self, more: usize) -> Result<()> {
-        let needed = self.index.size().saturating_add(self.tombstones).saturating_add(more);
+        let needed = self
+            .index
+            .size()
+            .saturating_add(self.tombstones)
+            .saturating_add(more);
         let capacity = self.index.capacity();
         if needed <= capacity {
             return Ok(());
@@ -131,7 +152,9 @@ impl Hnsw {
 
     /// Inserts a vector under a key that is not in the index (call [`Hnsw::ensure_room`] first).
     pub fn add(&self, key: u64, vector: &[f32]) -> Result<()> {
-        self.index.add(key, vector).map_err(index_error("inserting a vector"))
+        self.index
+            .add(key, vector)
+            .map_err(index_error("inserting a vector"))
     }
 
     /// Inserts many vectors, on [`Hnsw::INSERT_THREADS`] threads when there are enough of them.
@@ -139,7 +162,9 @@ impl Hnsw {
         self.ensure_room(items.len())?;
         self.tombstones = self.tombstones.saturating_sub(items.len());
         if items.len() < 64 {
-            return items.iter().try_for_each(|(key, vector)| self.add(*key, vector));
+            return items
+                .iter()
+                .try_for_each(|(key, vector)| self.add(*key, vector));
         }
         let chunk = items.len().div_ceil(Self::INSERT_THREADS);
         let this = &*self;
@@ -149,15 +174,19 @@ impl Hnsw {
                 .map(|part| scope.spawn(move || part.iter().try_for_each(|(k, v)| this.add(*k, v))))
                 .collect();
             workers.into_iter().try_for_each(|worker| {
-                worker.join().map_err(|_| Error::Task("an insert thread panicked".to_owned()))?
+                worker
+                    .join()
+                    .map_err(|_| Error::Task("an insert thread panicked".to_owned()))?
             })
         })
     }
 
     /// Removes a key; whether it was there.
     pub fn remove(&mut self, key: u64) -> Result<bool> {
-        let removed =
-            self.index.remove(key).map_err(index_error("removing a vector"))?;
+        let removed = self
+            .index
+            .remove(key)
+            .map_err(index_error("removing a vector"))?;
         self.tombstones = self.tombstones.saturating_add(removed);
         Ok(removed > 0)
     }
@@ -169,8 +198,10 @@ impl Hnsw {
 
     /// Approximate search: `(key, distance)`, nearest first.
     pub fn search(&self, query: &[f32], k: usize) -> Result<Vec<(u64, f32)>> {
-        let found =
-            self.index.search(query, k).map_err(index_error("searching"))?;
+        let found = self
+            .index
+            .search(query, k)
+            .map_err(index_error("searching"))?;
         Ok(found.keys.into_iter().zip(found.distances).collect())
     }
 

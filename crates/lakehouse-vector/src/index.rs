@@ -44,7 +44,10 @@ const FILTER_SAMPLE: usize = 512;
 
 fn entry_size(id: &str, metadata: &Metadata) -> usize {
     // Two copies of the id (both maps), map overhead, and the metadata at roughly its JSON size.
-    let meta: usize = metadata.iter().map(|(k, v)| k.len() + v.to_string().len() + 48).sum();
+    let meta: usize = metadata
+        .iter()
+        .map(|(k, v)| k.len() + v.to_string().len() + 48)
+        .sum();
     2 * id.len() + 96 + meta
 }
 
@@ -115,7 +118,9 @@ impl IndexState {
 
     /// Every entry as `(key, id, metadata)`, for snapshots.
     pub fn entries(&self) -> impl ExactSizeIterator<Item = (u64, &str, &Metadata)> {
-        self.entries.iter().map(|(key, e)| (*key, e.id.as_str(), &e.metadata))
+        self.entries
+            .iter()
+            .map(|(key, e)| (*key, e.id.as_str(), &e.metadata))
     }
 
     /// Memory held: graph, vectors, ids and metadata.
@@ -129,7 +134,12 @@ impl IndexState {
         let mut inserts: Vec<(u64, Vec<f32>)> = Vec::new();
         for op in ops {
             match op {
-                Op::Upsert { key, id, vector, metadata } => {
+                Op::Upsert {
+                    key,
+                    id,
+                    vector,
+                    metadata,
+                } => {
                     // Whatever the id or the key held before goes first (normally the same key: an
                     // update keeps its key).
                     let old = self.keys.get(&id).copied();
@@ -170,7 +180,9 @@ impl IndexState {
 
     fn remove_key(&mut self, key: u64) -> Result<()> {
         if let Some(entry) = self.entries.remove(&key) {
-            self.entry_bytes = self.entry_bytes.saturating_sub(entry_size(&entry.id, &entry.metadata));
+            self.entry_bytes = self
+                .entry_bytes
+                .saturating_sub(entry_size(&entry.id, &entry.metadata));
             if self.keys.get(&entry.id) == Some(&key) {
                 self.keys.remove(&entry.id);
             }
@@ -213,7 +225,9 @@ impl IndexState {
             return Ok(self.exact_filtered(query, k, filter));
         }
         let hits = self.hnsw.filtered_search(query, k, |key| {
-            self.entries.get(&key).is_some_and(|entry| filter.matches(&entry.metadata))
+            self.entries
+                .get(&key)
+                .is_some_and(|entry| filter.matches(&entry.metadata))
         })?;
         if hits.len() >= k {
             return Ok(hits);
@@ -225,7 +239,12 @@ impl IndexState {
     fn estimate_matches(&self, filter: &Filter) -> usize {
         let total = self.entries.len();
         let sample = total.min(FILTER_SAMPLE);
-        let hits = self.entries.values().take(sample).filter(|e| filter.matches(&e.metadata)).count();
+        let hits = self
+            .entries
+            .values()
+            .take(sample)
+            .filter(|e| filter.matches(&e.metadata))
+            .count();
         if sample == 0 {
             return 0;
         }

@@ -92,9 +92,14 @@ pub async fn create_meta(store: &Arc<dyn ObjectStore>, meta: &IndexMeta) -> Resu
     let json = serde_json::to_vec_pretty(meta)
         .map_err(|e| Error::Corrupt(format!("index meta does not serialise: {e}")))?;
     let options = PutOptions::from(PutMode::Create);
-    match store.put_opts(&meta_path(&meta.name), PutPayload::from(json), options).await {
+    match store
+        .put_opts(&meta_path(&meta.name), PutPayload::from(json), options)
+        .await
+    {
         Ok(_) => Ok(()),
-        Err(object_store::Error::AlreadyExists { .. }) => Err(Error::AlreadyExists(meta.name.clone())),
+        Err(object_store::Error::AlreadyExists { .. }) => {
+            Err(Error::AlreadyExists(meta.name.clone()))
+        }
         Err(e) => Err(e.into()),
     }
 }
@@ -138,9 +143,17 @@ async fn delete_quietly(store: &Arc<dyn ObjectStore>, path: &Path) -> Result<()>
 }
 
 /// Writes segment `seq`; `false` when that sequence number is taken (another writer got there first).
-pub async fn put_segment(store: &Arc<dyn ObjectStore>, meta: &IndexMeta, seq: u64, bytes: Bytes) -> Result<bool> {
+pub async fn put_segment(
+    store: &Arc<dyn ObjectStore>,
+    meta: &IndexMeta,
+    seq: u64,
+    bytes: Bytes,
+) -> Result<bool> {
     let options = PutOptions::from(PutMode::Create);
-    match store.put_opts(&meta.segment_path(seq), PutPayload::from(bytes), options).await {
+    match store
+        .put_opts(&meta.segment_path(seq), PutPayload::from(bytes), options)
+        .await
+    {
         Ok(_) => Ok(true),
         Err(object_store::Error::AlreadyExists { .. }) => Ok(false),
         Err(e) => Err(e.into()),
@@ -149,7 +162,9 @@ pub async fn put_segment(store: &Arc<dyn ObjectStore>, meta: &IndexMeta, seq: u6
 
 /// Sequence number from a file or directory name like `00000000000000000042.seg`.
 fn seq_of(name: &str) -> Option<u64> {
-    name.split('.').next().and_then(|digits| digits.parse().ok())
+    name.split('.')
+        .next()
+        .and_then(|digits| digits.parse().ok())
 }
 
 /// Segments after `after`, in order, with their last-modified times.
@@ -158,7 +173,10 @@ pub async fn list_segments(
     meta: &IndexMeta,
     after: u64,
 ) -> Result<Vec<(u64, Path, DateTime<Utc>)>> {
-    let objects: Vec<_> = store.list(Some(&meta.segments_prefix())).try_collect().await?;
+    let objects: Vec<_> = store
+        .list(Some(&meta.segments_prefix()))
+        .try_collect()
+        .await?;
     let mut segments: Vec<_> = objects
         .into_iter()
         .filter_map(|o| {
@@ -171,7 +189,11 @@ pub async fn list_segments(
 }
 
 /// Reads and verifies one segment.
-pub async fn read_segment(store: &Arc<dyn ObjectStore>, path: &Path, dim: usize) -> Result<Segment> {
+pub async fn read_segment(
+    store: &Arc<dyn ObjectStore>,
+    path: &Path,
+    dim: usize,
+) -> Result<Segment> {
     let bytes = store.get(path).await?.bytes().await?;
     tokio::task::spawn_blocking(move || codec::decode_segment(&bytes, dim))
         .await
@@ -208,7 +230,11 @@ pub struct SnapshotData {
 }
 
 /// Uploads a snapshot: its files first, the manifest naming them last.
-pub async fn write_snapshot(store: &Arc<dyn ObjectStore>, meta: &IndexMeta, data: SnapshotData) -> Result<()> {
+pub async fn write_snapshot(
+    store: &Arc<dyn ObjectStore>,
+    meta: &IndexMeta,
+    data: SnapshotData,
+) -> Result<()> {
     let mut files = Vec::new();
     for (name, bytes) in [(GRAPH_FILE, data.graph), (ENTRIES_FILE, data.entries)] {
         let size = bytes.len() as u64;
@@ -218,25 +244,57 @@ pub async fn write_snapshot(store: &Arc<dyn ObjectStore>, meta: &IndexMeta, data
                 .await
                 .map_err(|e| Error::Task(e.to_string()))?
         };
-        store.put(&meta.snapshot_file(data.seq, name), PutPayload::from(bytes)).await?;
-        files.push(SnapshotFile { name: name.to_owned(), size, checksum: sum });
+        store
+            .put(&meta.snapshot_file(data.seq, name), PutPayload::from(bytes))
+            .await?;
+        files.push(SnapshotFile {
+            name: name.to_owned(),
+            size,
+            checksum: sum,
+        });
     }
-    let manifest = SnapshotManifest { format: 1, seq: data.seq, created_at: Utc::now(), count: data.count, files };
+    let manifest = SnapshotManifest {
+        format: 1,
+        seq: data.seq,
+        created_at: Utc::now(),
+        count: data.count,
+        files,
+    };
     let json = serde_json::to_vec_pretty(&manifest)
         .map_err(|e| Error::Corrupt(format!("snapshot manifest does not serialise: {e}")))?;
-    store.put(&meta.snapshot_file(data.seq, MANIFEST_FILE), PutPayload::from(json)).await?;
+    store
+        .put(
+            &meta.snapshot_file(data.seq, MANIFEST_FILE),
+            PutPayload::from(json),
+        )
+        .await?;
     Ok(())
 }
 
 /// Snapshot sequence numbers that have a manifest, newest first, and all snapshot directories seen.
-async fn snapshot_listing(store: &Arc<dyn ObjectStore>, meta: &IndexMeta) -> Result<(Vec<u64>, Vec<u64>)> {
-    let objects: Vec<_> = store.list(Some(&meta.snapshots_prefix())).try_collect().await?;
+async fn snapshot_listing(
+    store: &Arc<dyn ObjectStore>,
+    meta: &IndexMeta,
+) -> Result<(Vec<u64>, Vec<u64>)> {
+    let objects: Vec<_> = store
+        .list(Some(&meta.snapshots_prefix()))
+        .try_collect()
+        .await?;
     let mut complete = Vec::new();
     let mut all = Vec::new();
     for object in objects {
-        let mut parts = object.location.parts().collect::<Vec<_>>().into_iter().rev();
-        let (Some(file), Some(dir)) = (parts.next(), parts.next()) else { continue };
-        let Some(seq) = seq_of(dir.as_ref()) else { continue };
+        let mut parts = object
+            .location
+            .parts()
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev();
+        let (Some(file), Some(dir)) = (parts.next(), parts.next()) else {
+            continue;
+        };
+        let Some(seq) = seq_of(dir.as_ref()) else {
+            continue;
+        };
         all.push(seq);
         if file.as_ref() == MANIFEST_FILE {
             complete.push(seq);
@@ -269,7 +327,9 @@ pub async fn load_snapshot(
     for seq in complete {
         match load_one_snapshot(store, meta, seq, params).await {
             Ok(loaded) => return Ok(Some(loaded)),
-            Err(e) => tracing::warn!(index = %meta.name, seq, error = %e, "skipping unreadable snapshot"),
+            Err(e) => {
+                tracing::warn!(index = %meta.name, seq, error = %e, "skipping unreadable snapshot")
+            }
         }
     }
     Ok(None)
@@ -281,11 +341,18 @@ async fn load_one_snapshot(
     seq: u64,
     params: HnswParams,
 ) -> Result<LoadedSnapshot> {
-    let raw = store.get(&meta.snapshot_file(seq, MANIFEST_FILE)).await?.bytes().await?;
+    let raw = store
+        .get(&meta.snapshot_file(seq, MANIFEST_FILE))
+        .await?
+        .bytes()
+        .await?;
     let manifest: SnapshotManifest = serde_json::from_slice(&raw)
         .map_err(|e| Error::Corrupt(format!("snapshot manifest {seq} is unreadable: {e}")))?;
     if manifest.seq != seq {
-        return Err(Error::Corrupt(format!("snapshot manifest {seq} names sequence {}", manifest.seq)));
+        return Err(Error::Corrupt(format!(
+            "snapshot manifest {seq} names sequence {}",
+            manifest.seq
+        )));
     }
     let mut contents = Vec::new();
     for name in [GRAPH_FILE, ENTRIES_FILE] {
@@ -295,14 +362,21 @@ async fn load_one_snapshot(
             .find(|f| f.name == name)
             .ok_or_else(|| Error::Corrupt(format!("snapshot {seq} lists no {name}")))?
             .clone();
-        let bytes = store.get(&meta.snapshot_file(seq, name)).await?.bytes().await?;
+        let bytes = store
+            .get(&meta.snapshot_file(seq, name))
+            .await?
+            .bytes()
+            .await?;
         contents.push((file, bytes));
     }
     let (dim, metric) = (meta.dim, meta.metric);
     let state = tokio::task::spawn_blocking(move || -> Result<IndexState> {
         for (file, bytes) in &contents {
             if bytes.len() as u64 != file.size || codec::checksum(bytes) != file.checksum {
-                return Err(Error::Corrupt(format!("snapshot {seq}: {} is torn or damaged", file.name)));
+                return Err(Error::Corrupt(format!(
+                    "snapshot {seq}: {} is torn or damaged",
+                    file.name
+                )));
             }
         }
         let [(_, graph), (_, entries)] = <[_; 2]>::try_from(contents)
@@ -320,7 +394,11 @@ async fn load_one_snapshot(
     })
     .await
     .map_err(|e| Error::Task(e.to_string()))??;
-    Ok(LoadedSnapshot { state, seq, created_at: manifest.created_at })
+    Ok(LoadedSnapshot {
+        state,
+        seq,
+        created_at: manifest.created_at,
+    })
 }
 
 /// Folds old history away once snapshot `latest` is complete: keeps it and the complete snapshot before it
@@ -329,8 +407,15 @@ async fn load_one_snapshot(
 /// snapshots, and segments the fallback covers.
 pub async fn compact(store: &Arc<dyn ObjectStore>, meta: &IndexMeta, latest: u64) -> Result<()> {
     let (complete, all) = snapshot_listing(store, meta).await?;
-    let fallback = complete.iter().copied().find(|seq| *seq < latest).unwrap_or(0);
-    for seq in all.into_iter().filter(|seq| *seq < fallback || (*seq > fallback && *seq < latest)) {
+    let fallback = complete
+        .iter()
+        .copied()
+        .find(|seq| *seq < latest)
+        .unwrap_or(0);
+    for seq in all
+        .into_iter()
+        .filter(|seq| *seq < fallback || (*seq > fallback && *seq < latest))
+    {
         delete_quietly(store, &meta.snapshot_file(seq, MANIFEST_FILE)).await?;
         for file in [GRAPH_FILE, ENTRIES_FILE] {
             delete_quietly(store, &meta.snapshot_file(seq, file)).await?;

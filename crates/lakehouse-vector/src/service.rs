@@ -10,8 +10,8 @@ use lakehouse_types::RequestContext;
 use lakehouse_types::embed::EmbedRequest;
 use lakehouse_types::health::ServiceHealth;
 use lakehouse_types::vector::{
-    AddRequest, AddResponse, CreateIndexRequest, IndexInfo, ListIndexesResponse, SearchHit, SearchRequest,
-    SearchResponse, VectorItem,
+    AddRequest, AddResponse, CreateIndexRequest, IndexInfo, ListIndexesResponse, SearchHit,
+    SearchRequest, SearchResponse, VectorItem,
 };
 use object_store::{ObjectStore, ObjectStoreExt};
 
@@ -25,8 +25,9 @@ use crate::index::SearchParams;
 use crate::persist::{self, IndexMeta};
 use crate::validate::{self, ValidItem};
 
-/// Limits and tuning of the vector service.
-#[derive(Debug, Clone, PartialEq)]
+/// Limits and tuning of the vector service: the `[vector]` config section.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct VectorConfig {
     /// Most items per add batch (more → 413).
     pub max_batch_items: usize,
@@ -47,7 +48,7 @@ impl Default for VectorConfig {
             max_k: 1_000,
             exact_threshold: 2_000,
             hnsw: HnswParams::default(),
-            snapshot: SnapshotPolicy { every_segments: 256, every_items: 50_000 },
+            snapshot: SnapshotPolicy::default(),
         }
     }
 }
@@ -65,8 +66,18 @@ pub struct VectorService {
 
 impl VectorService {
     /// A service over `store` that loads indexes on first use.
-    pub fn new(store: Arc<dyn ObjectStore>, embed: Option<Arc<dyn EmbedApi>>, config: VectorConfig) -> Self {
-        VectorService { store, embed, config, indexes: RwLock::new(BTreeMap::new()), admin: Default::default() }
+    pub fn new(
+        store: Arc<dyn ObjectStore>,
+        embed: Option<Arc<dyn EmbedApi>>,
+        config: VectorConfig,
+    ) -> Self {
+        VectorService {
+            store,
+            embed,
+            config,
+            indexes: RwLock::new(BTreeMap::new()),
+            admin: Default::default(),
+        }
     }
 
     /// A service over `store` with every stored index loaded (snapshot plus later segments). An index that
@@ -77,25 +88,23 @@ impl VectorService {
         config: VectorConfig,
     ) -> Result<Self> {
         let service = VectorService::new(store, embed, config);
-        for name in persist::list_names(&service.store).await? {
-            if validate::index_name(&name).is_err() {
-                continue;
-            }
-            if let Err(e) = service.handle(&name).await
-                && !matches!(e, Error::IndexNotFound(_))
-            {
-                tracing::error!(index = %name, error = %e, "vector index failed to load");
-            }
-        }
+        service.load_all().await?;
         Ok(service)
     }
 
     fn params(&self, meta: &IndexMeta) -> HnswParams {
-        HnswParams { connectivity: meta.connectivity, ..self.config.hnsw }
+        HnswParams {
+            connectivity: meta.connectivity,
+            ..self.config.hnsw
+        }
     }
 
     fn loaded(&self, name: &str) -> Option<Arc<IndexHandle>> {
-        self.indexes.read().unwrap_or_else(PoisonError::into_inner).get(name).cloned()
+        self.indexes
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(name)
+            .cloned()
     }
 
     /// The open index by name, loading it from storage the first time.
@@ -124,6 +133,21 @@ impl VectorService {
         Ok(handle)
     }
 
+    /// Loads every stored index not loaded yet (at start-up, so first requests do not pay for it).
+    pub async fn load_all(&self) -> Result<()> {
+        for name in persist::list_names(&self.store).await? {
+            if validate::index_name(&name).is_err() {
+                continue;
+            }
+            if let Err(e) = self.handle(&name).await
+                && !matches!(e, Error::IndexNotFound(_))
+            {
+                tracing::error!(index = %name, error = %e, "vector index failed to load");
+            }
+        }
+        Ok(())
+    }
+
     /// Snapshots an index now and compacts its history (normally done in the background as segments pile up).
     pub async fn snapshot(&self, name: &str) -> Result<()> {
         self.handle(name).await?.snapshot(&self.store).await
@@ -139,18 +163,36 @@ impl VectorService {
             let key = state.key_of(&id)?;
             let vector = state.vector(key)?;
             let metadata = state.entry(key)?.metadata.clone();
-            Some(VectorItem { id, vector, metadata })
+            Some(VectorItem {
+                id,
+                vector,
+                metadata,
+            })
         });
         found
             .await
             .map_err(|e| Error::Task(e.to_string()))?
-            .ok_or_else(|| Error::ItemNotFound { index: name.to_owned(), id: id.to_owned() })
+            .ok_or_else(|| Error::ItemNotFound {
+                index: name.to_owned(),
+                id: id.to_owned(),
+            })
     }
 
-    async fn embed_one(&self, ctx: &RequestContext, what: &str, texts: Vec<String>) -> Result<(String, Vec<Vec<f32>>)> {
-        let embed = self.embed.as_ref().ok_or_else(|| Error::NoEmbedder(what.to_owned()))?;
+    async fn embed_one(
+        &self,
+        ctx: &RequestContext,
+        what: &str,
+        texts: Vec<String>,
+    ) -> Result<(String, Vec<Vec<f32>>)> {
+        let embed = self
+            .embed
+            .as_ref()
+            .ok_or_else(|| Error::NoEmbedder(what.to_owned()))?;
         let expected = texts.len();
-        let response = embed.embed(ctx, EmbedRequest { texts, model: None }).await.map_err(Error::Embed)?;
+        let response = embed
+            .embed(ctx, EmbedRequest { texts, model: None })
+            .await
+            .map_err(Error::Embed)?;
         if response.vectors.len() != expected {
             return Err(Error::Index(format!(
                 "the embedding service returned {} vectors for {expected} texts",
@@ -161,7 +203,12 @@ impl VectorService {
     }
 
     /// Fills in the vectors of items that came with text, validating each like a given vector.
-    async fn embed_items(&self, ctx: &RequestContext, meta: &IndexMeta, items: &mut [ValidItem]) -> Result<()> {
+    async fn embed_items(
+        &self,
+        ctx: &RequestContext,
+        meta: &IndexMeta,
+        items: &mut [ValidItem],
+    ) -> Result<()> {
         let texts: Vec<String> = items.iter().filter_map(|i| i.text.clone()).collect();
         if texts.is_empty() {
             return Ok(());
@@ -217,7 +264,10 @@ impl VectorService {
         persist::create_meta(&self.store, &meta).await?;
         let handle = Arc::new(handle);
         let info = handle.info();
-        self.indexes.write().unwrap_or_else(PoisonError::into_inner).insert(request.name, handle);
+        self.indexes
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(request.name, handle);
         Ok(info)
     }
 
@@ -233,7 +283,10 @@ impl VectorService {
                 None
             }
         };
-        self.indexes.write().unwrap_or_else(PoisonError::into_inner).remove(name);
+        self.indexes
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(name);
         if let Some(handle) = handle {
             handle.mark_dropped().await;
         }
@@ -248,16 +301,27 @@ impl VectorService {
         Ok(())
     }
 
-    async fn search_index(&self, ctx: &RequestContext, name: &str, request: SearchRequest) -> Result<SearchResponse> {
+    async fn search_index(
+        &self,
+        ctx: &RequestContext,
+        name: &str,
+        request: SearchRequest,
+    ) -> Result<SearchResponse> {
         let handle = self.handle(name).await?;
         let k = request.k.unwrap_or(10);
         validate::k(k, self.config.max_k)?;
         let filter = Filter::parse(request.filter.as_ref())?;
         let query = match (request.vector, request.text) {
             (Some(_), Some(_)) => {
-                return Err(Error::InvalidParameter("give either vector or text to search with, not both".into()));
+                return Err(Error::InvalidParameter(
+                    "give either vector or text to search with, not both".into(),
+                ));
             }
-            (None, None) => return Err(Error::InvalidParameter("give a vector or a text to search with".into())),
+            (None, None) => {
+                return Err(Error::InvalidParameter(
+                    "give a vector or a text to search with".into(),
+                ));
+            }
             (Some(vector), None) => vector,
             (None, Some(text)) => {
                 let (_, vectors) = self.embed_one(ctx, "searching by text", vec![text]).await?;
@@ -268,8 +332,14 @@ impl VectorService {
         if let Some(problem) = validate::vector_problem(&query, meta.dim, meta.metric) {
             return Err(Error::InvalidQuery(problem));
         }
-        let permit = handle.search_slots.acquire().await.map_err(|e| Error::Task(e.to_string()))?;
-        let params = SearchParams { exact_threshold: self.config.exact_threshold };
+        let permit = handle
+            .search_slots
+            .acquire()
+            .await
+            .map_err(|e| Error::Task(e.to_string()))?;
+        let params = SearchParams {
+            exact_threshold: self.config.exact_threshold,
+        };
         let handle = Arc::clone(&handle);
         let hits = tokio::task::spawn_blocking(move || -> Result<Vec<SearchHit>> {
             let state = handle.read();
@@ -279,7 +349,12 @@ impl VectorService {
                 .filter_map(|(key, distance)| {
                     let entry = state.entry(key)?;
                     let (score, distance) = exact::score(handle.meta.metric, distance);
-                    Some(SearchHit { id: entry.id.clone(), score, distance, metadata: entry.metadata.clone() })
+                    Some(SearchHit {
+                        id: entry.id.clone(),
+                        score,
+                        distance,
+                        metadata: entry.metadata.clone(),
+                    })
                 })
                 .collect())
         })
@@ -297,25 +372,31 @@ fn incarnation() -> String {
 
 #[async_trait]
 impl VectorApi for VectorService {
-    async fn create_index(&self, _ctx: &RequestContext, request: CreateIndexRequest) -> lakehouse_api::Result<IndexInfo> {
+    async fn create_index(
+        &self,
+        _ctx: &RequestContext,
+        request: CreateIndexRequest,
+    ) -> lakehouse_api::Result<IndexInfo> {
         Ok(self.create(request).await?)
     }
 
-    async fn list_indexes(&self, _ctx: &RequestContext) -> lakehouse_api::Result<ListIndexesResponse> {
+    async fn list_indexes(
+        &self,
+        _ctx: &RequestContext,
+    ) -> lakehouse_api::Result<ListIndexesResponse> {
         // Indexes created by another instance over the same storage appear here too.
-        for name in persist::list_names(&self.store).await? {
-            if validate::index_name(&name).is_ok() && self.loaded(&name).is_none() {
-                match self.handle(&name).await {
-                    Ok(_) | Err(Error::IndexNotFound(_)) => {}
-                    Err(e) => tracing::warn!(index = %name, error = %e, "vector index failed to load"),
-                }
-            }
-        }
+        self.load_all().await?;
         let indexes = self.indexes.read().unwrap_or_else(PoisonError::into_inner);
-        Ok(ListIndexesResponse { indexes: indexes.values().map(|h| h.info()).collect() })
+        Ok(ListIndexesResponse {
+            indexes: indexes.values().map(|h| h.info()).collect(),
+        })
     }
 
-    async fn index_info(&self, _ctx: &RequestContext, name: &str) -> lakehouse_api::Result<IndexInfo> {
+    async fn index_info(
+        &self,
+        _ctx: &RequestContext,
+        name: &str,
+    ) -> lakehouse_api::Result<IndexInfo> {
         Ok(self.handle(name).await?.info())
     }
 
@@ -323,12 +404,25 @@ impl VectorApi for VectorService {
         Ok(self.drop_named(name).await?)
     }
 
-    async fn add(&self, ctx: &RequestContext, name: &str, request: AddRequest) -> lakehouse_api::Result<AddResponse> {
+    async fn add(
+        &self,
+        ctx: &RequestContext,
+        name: &str,
+        request: AddRequest,
+    ) -> lakehouse_api::Result<AddResponse> {
         let handle = self.handle(name).await?;
         let meta = &handle.meta;
-        let mut items = validate::batch(request.items, meta.dim, meta.metric, self.config.max_batch_items)?;
+        let mut items = validate::batch(
+            request.items,
+            meta.dim,
+            meta.metric,
+            self.config.max_batch_items,
+        )?;
         if items.is_empty() {
-            return Ok(AddResponse { added: 0, updated: 0 });
+            return Ok(AddResponse {
+                added: 0,
+                updated: 0,
+            });
         }
         self.embed_items(ctx, meta, &mut items).await?;
         let ops = items
@@ -344,13 +438,23 @@ impl VectorApi for VectorService {
         Ok(AddResponse { added, updated })
     }
 
-    async fn delete_item(&self, _ctx: &RequestContext, name: &str, id: &str) -> lakehouse_api::Result<()> {
+    async fn delete_item(
+        &self,
+        _ctx: &RequestContext,
+        name: &str,
+        id: &str,
+    ) -> lakehouse_api::Result<()> {
         let handle = self.handle(name).await?;
         self.run_write(handle, Batch::Delete(id.to_owned())).await?;
         Ok(())
     }
 
-    async fn get_item(&self, _ctx: &RequestContext, name: &str, id: &str) -> lakehouse_api::Result<VectorItem> {
+    async fn get_item(
+        &self,
+        _ctx: &RequestContext,
+        name: &str,
+        id: &str,
+    ) -> lakehouse_api::Result<VectorItem> {
         Ok(self.item(name, id).await?)
     }
 
@@ -366,7 +470,11 @@ impl VectorApi for VectorService {
     async fn health(&self) -> ServiceHealth {
         match persist::list_names(&self.store).await {
             Ok(_) => {
-                let count = self.indexes.read().unwrap_or_else(PoisonError::into_inner).len();
+                let count = self
+                    .indexes
+                    .read()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .len();
                 ServiceHealth::ok("local")
                     .with_detail("indexes_loaded", count)
                     .with_detail("embedding", self.embed.is_some())

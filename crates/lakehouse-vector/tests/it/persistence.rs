@@ -17,8 +17,14 @@ use crate::{add, clustered, create, ctx, item, service};
 fn manual_snapshots(exact_threshold: usize) -> VectorConfig {
     VectorConfig {
         exact_threshold,
-        snapshot: SnapshotPolicy { every_segments: u64::MAX, every_items: u64::MAX },
-        hnsw: lakehouse_vector::HnswParams { expansion_search: 256, ..Default::default() },
+        snapshot: SnapshotPolicy {
+            every_segments: u64::MAX,
+            every_items: u64::MAX,
+        },
+        hnsw: lakehouse_vector::HnswParams {
+            expansion_search: 256,
+            ..Default::default()
+        },
         ..VectorConfig::default()
     }
 }
@@ -28,7 +34,11 @@ fn disk_store(dir: &tempfile::TempDir) -> Arc<dyn ObjectStore> {
 }
 
 async fn keys(store: &Arc<dyn ObjectStore>, prefix: &str) -> Vec<String> {
-    let listed: Vec<_> = store.list(Some(&Path::from(prefix))).try_collect().await.expect("list");
+    let listed: Vec<_> = store
+        .list(Some(&Path::from(prefix)))
+        .try_collect()
+        .await
+        .expect("list");
     let mut keys: Vec<String> = listed.into_iter().map(|o| o.location.to_string()).collect();
     keys.sort();
     keys
@@ -43,37 +53,75 @@ async fn build_history(svc: &VectorService, n: usize, dim: usize) -> Vec<Vec<f32
             svc.snapshot("p").await.expect("snapshot");
         }
         let items = (batch * per_batch..(batch + 1) * per_batch)
-            .map(|i| item(&format!("v-{i}"), vectors[i].clone(), json!({"batch": batch, "odd": i % 2 == 1})))
+            .map(|i| {
+                item(
+                    &format!("v-{i}"),
+                    vectors[i].clone(),
+                    json!({"batch": batch, "odd": i % 2 == 1}),
+                )
+            })
             .collect();
         add(svc, "p", items).await;
     }
     // Updates and deletes of items that are in the snapshot, logged only in segments.
-    let updates = (0..20).map(|i| item(&format!("v-{i}"), vectors[n - 1 - i].clone(), json!({"updated": true}))).collect();
+    let updates = (0..20)
+        .map(|i| {
+            item(
+                &format!("v-{i}"),
+                vectors[n - 1 - i].clone(),
+                json!({"updated": true}),
+            )
+        })
+        .collect();
     add(svc, "p", updates).await;
     for i in 20..30 {
-        svc.delete_item(ctx(), "p", &format!("v-{i}")).await.expect("delete");
+        svc.delete_item(ctx(), "p", &format!("v-{i}"))
+            .await
+            .expect("delete");
     }
     vectors
 }
 
 async fn answers(svc: &VectorService, n: usize, dim: usize) -> Vec<SearchResponse> {
     let mut out = Vec::new();
-    for (q, query) in clustered(n + 20, dim, 8, 5).split_off(n).into_iter().enumerate() {
+    for (q, query) in clustered(n + 20, dim, 8, 5)
+        .split_off(n)
+        .into_iter()
+        .enumerate()
+    {
         let filter = (q % 2 == 0).then(|| json!({"odd": true}));
-        let request = SearchRequest { vector: Some(query), text: None, k: Some(10), filter };
+        let request = SearchRequest {
+            vector: Some(query),
+            text: None,
+            k: Some(10),
+            filter,
+        };
         out.push(svc.search(ctx(), "p", request).await.expect("search"));
     }
     out
 }
 
 async fn assert_same_state(before: &VectorService, after: &VectorService, n: usize, dim: usize) {
-    let (a, b) = (before.index_info(ctx(), "p").await.expect("info"), after.index_info(ctx(), "p").await.expect("info"));
-    assert_eq!((a.count, a.dim, a.metric, a.created_at), (b.count, b.dim, b.metric, b.created_at));
+    let (a, b) = (
+        before.index_info(ctx(), "p").await.expect("info"),
+        after.index_info(ctx(), "p").await.expect("info"),
+    );
+    assert_eq!(
+        (a.count, a.dim, a.metric, a.created_at),
+        (b.count, b.dim, b.metric, b.created_at)
+    );
     assert_eq!(answers(before, n, dim).await, answers(after, n, dim).await);
     for i in 0..n {
         let id = format!("v-{i}");
-        let (x, y) = (before.get_item(ctx(), "p", &id).await, after.get_item(ctx(), "p", &id).await);
-        assert_eq!(x.map(|v| (v.vector, v.metadata)), y.map(|v| (v.vector, v.metadata)), "{id}");
+        let (x, y) = (
+            before.get_item(ctx(), "p", &id).await,
+            after.get_item(ctx(), "p", &id).await,
+        );
+        assert_eq!(
+            x.map(|v| (v.vector, v.metadata)),
+            y.map(|v| (v.vector, v.metadata)),
+            "{id}"
+        );
     }
 }
 
@@ -87,7 +135,11 @@ async fn restart_after_snapshot_and_segments_gives_identical_results() {
         build_history(&svc, n, dim).await;
         let info = svc.index_info(ctx(), "p").await.expect("info");
         assert_eq!(info.count, n - 10);
-        assert_eq!(info.segments_since_snapshot, 2 + 1 + 10, "two batches, the updates, ten deletes");
+        assert_eq!(
+            info.segments_since_snapshot,
+            2 + 1 + 10,
+            "two batches, the updates, ten deletes"
+        );
 
         let restarted = service(disk_store(&dir), manual_snapshots(exact_threshold)).await;
         assert_same_state(&svc, &restarted, n, dim).await;
@@ -105,17 +157,48 @@ async fn torn_and_incomplete_snapshots_are_ignored() {
     svc.snapshot("p").await.expect("second snapshot");
     add(&svc, "p", vec![item("late", vec![1.0; 16], json!({}))]).await;
 
-    let snapshots = keys(&store, "vectors/p").await.into_iter().filter(|k| k.contains("/snapshots/")).collect::<Vec<_>>();
-    let manifests: Vec<&String> = snapshots.iter().filter(|k| k.ends_with("manifest.json")).collect();
-    assert_eq!(manifests.len(), 2, "the newest snapshot and its fallback are kept: {snapshots:?}");
-    let newest_graph = snapshots.iter().filter(|k| k.ends_with("graph.usearch")).max().expect("graph").clone();
+    let snapshots = keys(&store, "vectors/p")
+        .await
+        .into_iter()
+        .filter(|k| k.contains("/snapshots/"))
+        .collect::<Vec<_>>();
+    let manifests: Vec<&String> = snapshots
+        .iter()
+        .filter(|k| k.ends_with("manifest.json"))
+        .collect();
+    assert_eq!(
+        manifests.len(),
+        2,
+        "the newest snapshot and its fallback are kept: {snapshots:?}"
+    );
+    let newest_graph = snapshots
+        .iter()
+        .filter(|k| k.ends_with("graph.usearch"))
+        .max()
+        .expect("graph")
+        .clone();
 
     // Tear the newest snapshot's graph and leave a half-written newer snapshot with no manifest.
     let graph_path = Path::from(newest_graph.as_str());
-    let bytes = store.get(&graph_path).await.expect("get").bytes().await.expect("bytes");
-    store.put(&graph_path, PutPayload::from(bytes.slice(..bytes.len() / 2))).await.expect("tear");
+    let bytes = store
+        .get(&graph_path)
+        .await
+        .expect("get")
+        .bytes()
+        .await
+        .expect("bytes");
+    store
+        .put(
+            &graph_path,
+            PutPayload::from(bytes.slice(..bytes.len() / 2)),
+        )
+        .await
+        .expect("tear");
     let partial = newest_graph.replace("/snapshots/0000", "/snapshots/9999");
-    store.put(&Path::from(partial.as_str()), PutPayload::from(bytes)).await.expect("partial");
+    store
+        .put(&Path::from(partial.as_str()), PutPayload::from(bytes))
+        .await
+        .expect("partial");
 
     let restarted = service(disk_store(&dir), manual_snapshots(100)).await;
     assert_same_state(&svc, &restarted, n, dim).await;
@@ -126,21 +209,53 @@ async fn torn_and_incomplete_snapshots_are_ignored() {
 async fn compaction_folds_old_segments_away() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = disk_store(&dir);
-    let config = VectorConfig { snapshot: SnapshotPolicy { every_segments: 4, every_items: u64::MAX }, ..Default::default() };
+    let config = VectorConfig {
+        snapshot: SnapshotPolicy {
+            every_segments: 4,
+            every_items: u64::MAX,
+        },
+        ..Default::default()
+    };
     let svc = service(store.clone(), config.clone()).await;
     create(&svc, "p", 4, Metric::L2).await;
     for i in 0..40 {
-        add(&svc, "p", vec![item(&format!("v-{i}"), vec![i as f32, 1.0, 2.0, 3.0], json!({}))]).await;
+        add(
+            &svc,
+            "p",
+            vec![item(
+                &format!("v-{i}"),
+                vec![i as f32, 1.0, 2.0, 3.0],
+                json!({}),
+            )],
+        )
+        .await;
     }
     svc.snapshot("p").await.expect("snapshot");
-    let segments = keys(&store, "vectors/p").await.into_iter().filter(|k| k.ends_with(".seg")).count();
-    assert!(segments <= 8, "at most the segments the fallback snapshot needs remain, found {segments}");
+    let segments = keys(&store, "vectors/p")
+        .await
+        .into_iter()
+        .filter(|k| k.ends_with(".seg"))
+        .count();
+    assert!(
+        segments <= 8,
+        "at most the segments the fallback snapshot needs remain, found {segments}"
+    );
     let info = svc.index_info(ctx(), "p").await.expect("info");
     assert_eq!((info.count, info.segments_since_snapshot), (40, 0));
 
     let restarted = service(disk_store(&dir), config).await;
-    assert_eq!(restarted.index_info(ctx(), "p").await.expect("info").count, 40);
-    assert_eq!(restarted.get_item(ctx(), "p", "v-39").await.expect("item").vector, vec![39.0, 1.0, 2.0, 3.0]);
+    assert_eq!(
+        restarted.index_info(ctx(), "p").await.expect("info").count,
+        40
+    );
+    assert_eq!(
+        restarted
+            .get_item(ctx(), "p", "v-39")
+            .await
+            .expect("item")
+            .vector,
+        vec![39.0, 1.0, 2.0, 3.0]
+    );
 }
 
 #[tokio::test]
@@ -151,13 +266,24 @@ async fn dropped_indexes_stay_dropped_and_recreate_empty() {
     add(&svc, "p", vec![item("a", vec![1.0, 0.0], json!({}))]).await;
     svc.drop_index(ctx(), "p").await.expect("drop");
     assert!(keys(&disk_store(&dir), "vectors/p").await.is_empty());
-    assert_eq!(svc.index_info(ctx(), "p").await.expect_err("gone").status(), 404);
+    assert_eq!(
+        svc.index_info(ctx(), "p").await.expect_err("gone").status(),
+        404
+    );
 
     create(&svc, "p", 3, Metric::L2).await;
     let restarted = service(disk_store(&dir), VectorConfig::default()).await;
     let info = restarted.index_info(ctx(), "p").await.expect("info");
     assert_eq!((info.count, info.dim, info.metric), (0, 3, Metric::L2));
-    assert!(restarted.list_indexes(ctx()).await.expect("list").indexes.len() == 1);
+    assert!(
+        restarted
+            .list_indexes(ctx())
+            .await
+            .expect("list")
+            .indexes
+            .len()
+            == 1
+    );
 }
 
 #[tokio::test]
@@ -173,7 +299,16 @@ async fn two_writers_on_one_store_never_clobber_each_other() {
     assert_eq!(second.index_info(ctx(), "p").await.expect("info").count, 2);
 
     let restarted = service(disk_store(&dir), VectorConfig::default()).await;
-    assert_eq!(restarted.index_info(ctx(), "p").await.expect("info").count, 2);
-    assert_eq!(restarted.get_item(ctx(), "p", "a").await.expect("a").vector, vec![1.0, 0.0]);
-    assert_eq!(restarted.get_item(ctx(), "p", "b").await.expect("b").vector, vec![0.0, 1.0]);
+    assert_eq!(
+        restarted.index_info(ctx(), "p").await.expect("info").count,
+        2
+    );
+    assert_eq!(
+        restarted.get_item(ctx(), "p", "a").await.expect("a").vector,
+        vec![1.0, 0.0]
+    );
+    assert_eq!(
+        restarted.get_item(ctx(), "p", "b").await.expect("b").vector,
+        vec![0.0, 1.0]
+    );
 }
