@@ -154,10 +154,10 @@ impl TestServer {
                 self.url = format!("http://{}", addr.trim());
                 // A server bound to every interface is reached on loopback.
                 let probe = self.url.replace("0.0.0.0", "127.0.0.1");
-                if let Ok(response) = reqwest::get(format!("{probe}/health")).await {
-                    if response.status().is_success() {
-                        return;
-                    }
+                if let Ok(response) = reqwest::get(format!("{probe}/health")).await
+                    && response.status().is_success()
+                {
+                    return;
                 }
             }
             assert!(
