@@ -4,4 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/lakehouse-target}"
+# The built-in embedding model, for the local provider.
+./scripts/fetch-model.sh
+
 exec cargo run --locked -p lakehouse -- demo "$@"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole test suite, after installing what the tests need:
 #   - a Python virtualenv with moto (an S3-compatible server the storage suite runs against),
+#   - the built-in embedding model's weights (scripts/fetch-model.sh),
 # all cached under ~/.cache/lakehouse so a second run starts at once.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,6 +21,9 @@ if ! "$venv/bin/python" -c 'import moto' 2>/dev/null; then
   "$venv/bin/pip" install --quiet --disable-pip-version-check 'moto[server]>=5,<6'
 fi
 export LAKEHOUSE_MOTO_SERVER="$venv/bin/moto_server"
+
+# The built-in embedding model, for the local provider.
+./scripts/fetch-model.sh
 
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check
