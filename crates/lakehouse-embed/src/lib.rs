@@ -7,6 +7,7 @@
 //! - [`config`]: [`EmbedConfig`], the `[embed]` settings.
 //! - [`error`]: [`Error`] and its mapping onto the error-code table.
 //! - [`local`]: [`LocalModel`], all-MiniLM-L6-v2 with candle (tokenise, encode, mean-pool, normalise).
+//! - `encoder`, `kernels`: the BERT encoder over packed (unpadded) sequences and its fused CPU kernels.
 //! - [`pool`]: [`InferencePool`], the blocking threads that run the local model, micro-batching concurrent
 //!   requests into one forward pass.
 //! - [`cache`]: [`EmbedCache`], the bounded cache keyed by provider, model and exact text.
@@ -16,7 +17,9 @@
 
 pub mod cache;
 pub mod config;
+mod encoder;
 pub mod error;
+mod kernels;
 pub mod local;
 pub mod pool;
 pub mod provider;

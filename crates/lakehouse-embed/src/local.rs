@@ -1,23 +1,21 @@
 //! The built-in model: sentence-transformers all-MiniLM-L6-v2 run in-process with candle.
 //!
 //! The pipeline is the one sentence-transformers runs: WordPiece tokenisation truncated at the model's
-//! `max_seq_length` (256), the BERT encoder, mean pooling over the attention mask, L2 normalisation.
-//! Texts are sorted by token count and cut into sub-batches so each forward pass pads as little as possible.
+//! `max_seq_length` (256), the BERT encoder, mean pooling over the text's tokens, L2 normalisation. The
+//! encoder works on packed sequences (see [`crate::encoder`]): texts of different lengths share a forward
+//! pass without padding, so no work is spent on padding at all (sorting by length, the usual way to cut it,
+//! is not needed).
 
 use std::path::{Path, PathBuf};
 
-use candle_core::{D, DType, Device, Tensor};
-use candle_nn::VarBuilder;
-use candle_transformers::models::bert::{BertModel, Config as BertConfig};
+use candle_core::Device;
 use tokenizers::{Tokenizer, TruncationParams};
 
+use crate::encoder::{Encoder, EncoderConfig};
 use crate::error::{Error, Result};
 
-/// Sequences per forward pass at most. Larger passes stop paying off once the matrix products are big
-/// enough to keep every core busy.
-const MAX_SEQS_PER_PASS: usize = 64;
-/// Padded tokens per forward pass at most, so a batch of long texts keeps its attention matrices small
-/// (scores are `seqs × heads × len²` floats).
+/// Tokens per forward pass at most: bounds the activations (about 30 KB per token across the widest layer
+/// and its inputs) while keeping the matrix products large enough to use every core.
 const MAX_TOKENS_PER_PASS: usize = 8_192;
 /// sentence-transformers' `max_seq_length` for this model, used when the directory does not say.
 const DEFAULT_MAX_SEQ_LEN: usize = 256;
@@ -27,10 +25,8 @@ const REQUIRED_FILES: [&str; 3] = ["model.safetensors", "tokenizer.json", "confi
 
 /// A loaded local model. Inference is synchronous and CPU-bound: call it from a blocking thread.
 pub struct LocalModel {
-    bert: BertModel,
+    encoder: Encoder,
     tokenizer: Tokenizer,
-    device: Device,
-    dim: usize,
     max_seq_len: usize,
     dir: PathBuf,
 }
@@ -39,7 +35,7 @@ impl std::fmt::Debug for LocalModel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LocalModel")
             .field("dir", &self.dir)
-            .field("dim", &self.dim)
+            .field("dim", &self.encoder.hidden())
             .field("max_seq_len", &self.max_seq_len)
             .finish_non_exhaustive()
     }
@@ -70,14 +66,19 @@ impl LocalModel {
 
         let config_text = std::fs::read_to_string(dir.join("config.json"))
             .map_err(|err| invalid(format!("reading config.json: {err}")))?;
-        let config: BertConfig = serde_json::from_str(&config_text)
+        let config: EncoderConfig = serde_json::from_str(&config_text)
             .map_err(|err| invalid(format!("config.json: {err}")))?;
-        let max_seq_len = read_max_seq_len(dir)?.min(config.max_position_embeddings);
+
+        let device = Device::Cpu;
+        let tensors = candle_core::safetensors::load(dir.join("model.safetensors"), &device)
+            .map_err(|err| invalid(format!("model.safetensors: {err}")))?;
+        let encoder = Encoder::load(tensors, &config, &device).map_err(invalid)?;
+        let max_seq_len = read_max_seq_len(dir)?.min(encoder.max_len());
 
         let mut tokenizer = Tokenizer::from_file(dir.join("tokenizer.json"))
             .map_err(|err| invalid(format!("tokenizer.json: {err}")))?;
-        // The shipped tokenizer.json pads every input to a fixed 128 tokens and truncates there; padding is
-        // done per sub-batch below, and truncation belongs at the model's real maximum.
+        // The shipped tokenizer.json pads every input to a fixed 128 tokens and truncates there; the encoder
+        // takes unpadded sequences, and truncation belongs at the model's real maximum.
         tokenizer.with_padding(None);
         tokenizer
             .with_truncation(Some(TruncationParams {
@@ -86,18 +87,9 @@ impl LocalModel {
             }))
             .map_err(|err| invalid(format!("setting truncation: {err}")))?;
 
-        let device = Device::Cpu;
-        let tensors = candle_core::safetensors::load(dir.join("model.safetensors"), &device)
-            .map_err(|err| invalid(format!("model.safetensors: {err}")))?;
-        let vb = VarBuilder::from_tensors(tensors, DType::F32, &device);
-        let bert =
-            BertModel::load(vb, &config).map_err(|err| invalid(format!("model weights: {err}")))?;
-
         Ok(LocalModel {
-            bert,
+            encoder,
             tokenizer,
-            device,
-            dim: config.hidden_size,
             max_seq_len,
             dir: dir.to_owned(),
         })
@@ -105,7 +97,7 @@ impl LocalModel {
 
     /// The dimension of the vectors.
     pub fn dim(&self) -> usize {
-        self.dim
+        self.encoder.hidden()
     }
 
     /// The directory the model was loaded from.
@@ -129,66 +121,24 @@ impl LocalModel {
         self.embed_tokens(&tokens)
     }
 
-    /// Embeds already tokenised texts (with `[CLS]`/`[SEP]`, truncated), one vector per text, in order.
-    fn embed_tokens(&self, tokens: &[&[u32]]) -> Result<Vec<Vec<f32>>> {
-        let mut order: Vec<usize> = (0..tokens.len()).collect();
-        order.sort_by_key(|&index| tokens[index].len());
-
-        let mut vectors = vec![Vec::new(); tokens.len()];
+    /// Embeds tokenised texts (with `[CLS]`/`[SEP]`, truncated), one vector per text, in order, in passes of
+    /// at most [`MAX_TOKENS_PER_PASS`] tokens.
+    pub fn embed_tokens(&self, tokens: &[&[u32]]) -> Result<Vec<Vec<f32>>> {
+        let mut vectors = Vec::with_capacity(tokens.len());
         let mut start = 0;
-        while start < order.len() {
-            // Sorted ascending, so the last sequence taken sets the padded length of the pass.
-            let mut end = start + 1;
-            while end < order.len()
-                && end - start < MAX_SEQS_PER_PASS
-                && (end - start + 1) * tokens[order[end]].len() <= MAX_TOKENS_PER_PASS
+        while start < tokens.len() {
+            let mut end = start;
+            let mut budget = 0;
+            while end < tokens.len()
+                && (end == start || budget + tokens[end].len() <= MAX_TOKENS_PER_PASS)
             {
+                budget += tokens[end].len();
                 end += 1;
             }
-            let chunk = &order[start..end];
-            let pooled = self.forward(chunk.iter().map(|&index| tokens[index]))?;
-            for (&index, vector) in chunk.iter().zip(pooled) {
-                vectors[index] = vector;
-            }
+            vectors.extend(self.encoder.embed(&tokens[start..end])?);
             start = end;
         }
         Ok(vectors)
-    }
-
-    /// One forward pass: pads to the longest sequence, runs BERT, mean-pools and normalises.
-    fn forward<'a>(
-        &self,
-        sequences: impl ExactSizeIterator<Item = &'a [u32]> + Clone,
-    ) -> Result<Vec<Vec<f32>>> {
-        let count = sequences.len();
-        let len = sequences
-            .clone()
-            .map(<[u32]>::len)
-            .max()
-            .unwrap_or(0)
-            .min(self.max_seq_len);
-        let mut ids = vec![0u32; count * len];
-        let mut mask = vec![0f32; count * len];
-        for (row, sequence) in sequences.enumerate() {
-            let sequence = &sequence[..sequence.len().min(len)];
-            ids[row * len..row * len + sequence.len()].copy_from_slice(sequence);
-            mask[row * len..row * len + sequence.len()].fill(1.0);
-        }
-        let ids = Tensor::from_vec(ids, (count, len), &self.device)?;
-        let type_ids = ids.zeros_like()?;
-        let mask = Tensor::from_vec(mask, (count, len), &self.device)?;
-
-        let hidden = self.bert.forward(&ids, &type_ids, Some(&mask))?;
-        // Mean over real tokens only: padding positions are zeroed by the mask and not counted.
-        let summed = hidden.broadcast_mul(&mask.unsqueeze(2)?)?.sum(1)?;
-        let counts = mask.sum_keepdim(1)?.clamp(1e-9, f64::MAX)?;
-        let mean = summed.broadcast_div(&counts)?;
-        let norms = mean
-            .sqr()?
-            .sum_keepdim(D::Minus1)?
-            .sqrt()?
-            .clamp(1e-12, f64::MAX)?;
-        Ok(mean.broadcast_div(&norms)?.to_vec2::<f32>()?)
     }
 }
 

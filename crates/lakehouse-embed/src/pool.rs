@@ -208,7 +208,15 @@ impl Shared {
         if texts.is_empty() {
             return;
         }
-        match self.model.embed(&texts) {
+        // A panic inside the model must not kill the thread: queued requests would then wait forever.
+        let outcome =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.model.embed(&texts)))
+                .unwrap_or_else(|_| {
+                    Err(Error::Inference(
+                        "the model panicked on this batch".to_owned(),
+                    ))
+                });
+        match outcome {
             Ok(vectors) => {
                 let mut vectors = vectors.into_iter();
                 for job in jobs {

@@ -24,6 +24,7 @@ pub struct EmbedService {
     default_model: Option<String>,
     max_batch: usize,
     max_text_bytes: usize,
+    preload: bool,
     cache: EmbedCache,
 }
 
@@ -48,6 +49,7 @@ impl EmbedService {
             default_model: config.default_model.clone(),
             max_batch: config.max_batch.max(1),
             max_text_bytes: config.max_text_bytes,
+            preload: config.preload,
             cache: EmbedCache::new(&config.cache),
         };
         // A default that cannot resolve is a configuration error, better reported at start-up.
@@ -60,13 +62,23 @@ impl EmbedService {
     /// service still starts, reports itself down in its health and answers requests with the reason.
     pub async fn start(config: &EmbedConfig) -> Result<Self> {
         let service = Self::new(config)?;
-        if config.preload
-            && service.default_provider == ProviderKind::Local
-            && let Err(err) = service.local.pool().await
+        if service.wants_preload()
+            && let Err(err) = service.load_model().await
         {
             tracing::warn!(error = %err, "the local embedding model did not load");
         }
         Ok(service)
+    }
+
+    /// Loads the local model now (if it is not loaded yet), so the first request does not wait for it.
+    pub async fn load_model(&self) -> Result<()> {
+        self.local.pool().await.map(|_| ())
+    }
+
+    /// Whether the local model should be loaded at start-up: the configuration asks for it and requests that
+    /// name no model go to it.
+    pub fn wants_preload(&self) -> bool {
+        self.preload && self.default_provider == ProviderKind::Local
     }
 
     /// Cache hit and miss counts, for `/metrics`.

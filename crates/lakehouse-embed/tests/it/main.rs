@@ -6,6 +6,7 @@
 mod limits;
 mod local_model;
 mod providers;
+mod reference_bert;
 
 use std::path::PathBuf;
 
