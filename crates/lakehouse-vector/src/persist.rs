@@ -160,11 +160,14 @@ pub async fn put_segment(
     }
 }
 
-/// Sequence number from a file or directory name like `00000000000000000042.seg`.
+/// Sequence number from a segment file (`00000000000000000042.seg`) or snapshot directory name
+/// (`00000000000000000042`); anything else (a store's staging file, a stray object) is not ours.
 fn seq_of(name: &str) -> Option<u64> {
-    name.split('.')
-        .next()
-        .and_then(|digits| digits.parse().ok())
+    let digits = name.strip_suffix(".seg").unwrap_or(name);
+    if digits.len() != 20 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
 }
 
 /// Segments after `after`, in order, with their last-modified times.
@@ -439,5 +442,7 @@ mod tests {
         assert_eq!(seq_of("00000000000000000042.seg"), Some(42));
         assert_eq!(seq_of("00000000000000000007"), Some(7));
         assert_eq!(seq_of("manifest.json"), None);
+        assert_eq!(seq_of("00000000000000000042.seg#3"), None);
+        assert_eq!(seq_of("42.seg"), None);
     }
 }
