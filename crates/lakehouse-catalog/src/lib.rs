@@ -13,11 +13,13 @@
 //! - [`register`]: existing Parquet objects as a new version.
 //! - [`service`]: [`Catalog`], the [`lakehouse_api::CatalogApi`] implementation.
 //! - [`names`]: dataset name rules.
+//! - [`ordered`]: listings in key order, which the Delta kernel relies on.
 #![deny(missing_docs)]
 
 pub mod idempotency;
 pub mod manifest;
 pub mod names;
+pub mod ordered;
 pub mod register;
 pub mod schema;
 pub mod service;

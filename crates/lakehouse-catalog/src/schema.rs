@@ -71,7 +71,14 @@ pub fn nullable(schema: &Schema) -> SchemaRef {
         schema
             .fields()
             .iter()
-            .map(|f| f.as_ref().clone().with_nullable(true))
+            .map(|f| {
+                // A column with no value at all has no type of its own; a table needs one.
+                let data_type = match f.data_type() {
+                    DataType::Null => DataType::Utf8,
+                    other => other.clone(),
+                };
+                Field::new(f.name(), data_type, true).with_metadata(f.metadata().clone())
+            })
             .collect::<Vec<Field>>(),
     ))
 }
@@ -119,6 +126,10 @@ pub fn reconcile(
                         DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
                     ) {
                         parse[index] = Field::new(table_field.name(), DataType::Utf8, true);
+                    } else if from == &DataType::Null {
+                        // Every value is empty: read them straight as the table's type.
+                        parse[index] =
+                            Field::new(table_field.name(), table_field.data_type().clone(), true);
                     }
                     output.push(table_field.as_ref().clone());
                     projection.push(index);

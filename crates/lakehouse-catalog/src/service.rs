@@ -54,14 +54,29 @@ impl Catalog {
     /// A catalog over `store` (rooted at the data root), rebuilt from what the store holds: the datasets and
     /// versions it lists are those of the transaction logs under `datasets/`.
     pub async fn open(store: Arc<dyn ObjectStore>, config: CatalogConfig) -> Result<Self> {
-        let catalog = Catalog {
+        let catalog = Self::new(store, config);
+        catalog.rehydrate().await?;
+        Ok(catalog)
+    }
+
+    /// A catalog over `store`, without reading it yet (for synchronous composition; call
+    /// [`Catalog::rehydrate`] in the background to check the store and log what it holds).
+    pub fn new(store: Arc<dyn ObjectStore>, config: CatalogConfig) -> Self {
+        Catalog {
             tables: Tables::new(store.clone()),
             idempotency: IdempotencyStore::new(store),
             config,
-        };
-        let found = catalog.summaries().await?;
+        }
+    }
+
+    /// Reads every dataset's current version from storage; returns how many there are.
+    pub async fn rehydrate(&self) -> Result<usize> {
+        let found = self.summaries().await?;
+        for summary in &found {
+            tracing::debug!(dataset = %summary.name, version = summary.version, rows = summary.rows, "dataset");
+        }
         tracing::info!(datasets = found.len(), "catalog rehydrated from storage");
-        Ok(catalog)
+        Ok(found.len())
     }
 
     /// The tables this catalog reads.

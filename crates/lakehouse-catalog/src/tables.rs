@@ -98,7 +98,9 @@ pub struct WriteOutcome {
 impl Tables {
     /// Tables in `store` (rooted at the data root).
     pub fn new(store: Arc<dyn ObjectStore>) -> Self {
-        Tables { store }
+        Tables {
+            store: Arc::new(crate::ordered::OrderedList::new(store)),
+        }
     }
 
     /// The underlying store.

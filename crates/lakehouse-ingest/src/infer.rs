@@ -5,15 +5,16 @@
 //! a space, `HH:MM:SS`, optional fraction and offset; stored in UTC), else string. Integers mix with floats as
 //! floats and dates with timestamps as timestamps; anything else mixed is a string. Numbers written with a
 //! leading zero (`007`, zip codes) are strings, so they keep their zeros. Empty values are nulls; a column with
-//! no value at all is a string. The same pass checks the structure: a header, unique non-empty names, the
+//! no value at all takes the type of the table it is appended to (a string in a new table). The same pass checks the structure: a header, unique non-empty names, the
 //! same number of fields on every line, valid UTF-8 — and names the line and column of the first fault.
 //!
 //! NDJSON: every line is a JSON object; Arrow's JSON inference runs over all of them.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use chrono::{DateTime, NaiveDate, NaiveDateTime};
@@ -46,7 +47,9 @@ impl Kind {
 
     fn data_type(self) -> DataType {
         match self {
-            Kind::Empty | Kind::Text => DataType::Utf8,
+            // No value at all: typed by the table it joins, or as text for a new one.
+            Kind::Empty => DataType::Null,
+            Kind::Text => DataType::Utf8,
             Kind::Boolean => DataType::Boolean,
             Kind::Int => DataType::Int64,
             Kind::Float => DataType::Float64,
@@ -122,11 +125,16 @@ fn is_timestamp(value: &str) -> bool {
 /// Infers a CSV file's schema from every row, checking its structure on the way.
 pub fn infer_csv(path: &Path) -> Result<SchemaRef> {
     let file = File::open(path).map_err(|e| Error::Spool(e.to_string()))?;
+    let quotes = Arc::new(AtomicU64::new(0));
+    let counting = QuoteCounter {
+        inner: file,
+        quotes: quotes.clone(),
+    };
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
         .flexible(false)
         .buffer_capacity(1 << 20)
-        .from_reader(BufReader::with_capacity(1 << 20, file));
+        .from_reader(BufReader::with_capacity(1 << 20, counting));
     let headers = reader
         .byte_headers()
         .map_err(|e| csv_error(&e, &[]))?
@@ -163,12 +171,14 @@ pub fn infer_csv(path: &Path) -> Result<SchemaRef> {
     }
     let mut kinds = vec![Kind::Empty; names.len()];
     let mut record = csv::ByteRecord::new();
+    let mut last_line = 1;
     loop {
         match reader.read_byte_record(&mut record) {
             Ok(false) => break,
             Ok(true) => {}
             Err(e) => return Err(csv_error(&e, &names)),
         }
+        last_line = record.position().map_or(last_line, csv::Position::line);
         for (i, raw) in record.iter().enumerate() {
             if raw.is_empty() {
                 continue;
@@ -186,12 +196,34 @@ pub fn infer_csv(path: &Path) -> Result<SchemaRef> {
             }
         }
     }
+    // A quote opened and never closed swallows the rest of the input into one field without complaint from
+    // the parser; quotes come in pairs in well-formed CSV (an escaped quote is doubled).
+    if quotes.load(Ordering::Relaxed) % 2 == 1 {
+        return Err(Error::Malformed(format!(
+            "line {last_line}: a quoted field is never closed (an odd number of '\"' in the input)"
+        )));
+    }
     let fields: Vec<Field> = names
         .into_iter()
         .zip(kinds)
         .map(|(n, k)| Field::new(n, k.data_type(), true))
         .collect();
     Ok(Arc::new(Schema::new(fields)))
+}
+
+/// Counts `"` bytes as they are read.
+struct QuoteCounter<R> {
+    inner: R,
+    quotes: Arc<AtomicU64>,
+}
+
+impl<R: Read> Read for QuoteCounter<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let count = buf[..n].iter().filter(|&&b| b == b'"').count();
+        self.quotes.fetch_add(count as u64, Ordering::Relaxed);
+        Ok(n)
+    }
 }
 
 fn csv_error(e: &csv::Error, names: &[String]) -> Error {
@@ -322,7 +354,7 @@ mod tests {
         assert_eq!(types(&text), vec![DataType::Int64, DataType::Utf8]);
         assert_eq!(
             types("a,b,c\n1,,x\n2.5,,y\n"),
-            vec![DataType::Float64, DataType::Utf8, DataType::Utf8]
+            vec![DataType::Float64, DataType::Null, DataType::Utf8]
         );
     }
 
