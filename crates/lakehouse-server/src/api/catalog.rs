@@ -1,0 +1,111 @@
+//! catalogd's routes: `/v1/catalog/datasets`.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use lakehouse_api::CatalogApi;
+use lakehouse_types::dataset::RegisterRequest;
+use lakehouse_types::{ApiError, ErrorCode};
+
+use crate::{ApiJson, Ctx, HttpError};
+
+type Svc = State<Arc<dyn CatalogApi>>;
+
+/// The header carrying an idempotency key.
+pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
+
+/// The catalog routes over `service`.
+pub fn router(service: Arc<dyn CatalogApi>) -> Router {
+    Router::new()
+        .route("/v1/catalog/datasets", get(list))
+        .route("/v1/catalog/datasets/{name}", get(manifest).delete(delete))
+        .route(
+            "/v1/catalog/datasets/{name}/versions/{version}",
+            get(manifest_at),
+        )
+        .route("/v1/catalog/datasets/{name}/register", post(register))
+        .with_state(service)
+}
+
+fn bad_path(rejection: &PathRejection) -> HttpError {
+    HttpError(ApiError::new(
+        ErrorCode::InvalidParameter,
+        format!("the path is not valid: {}", rejection.body_text()),
+    ))
+}
+
+/// The `Idempotency-Key` header, when sent.
+pub fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, HttpError> {
+    match headers.get(IDEMPOTENCY_KEY) {
+        None => Ok(None),
+        Some(value) => value.to_str().map(|v| Some(v.to_owned())).map_err(|_| {
+            HttpError(ApiError::new(
+                ErrorCode::InvalidParameter,
+                "the Idempotency-Key header must be visible ASCII",
+            ))
+        }),
+    }
+}
+
+async fn list(ctx: Ctx, State(service): Svc) -> Result<Response, HttpError> {
+    Ok(Json(service.list_datasets(&ctx).await?).into_response())
+}
+
+async fn manifest(
+    ctx: Ctx,
+    State(service): Svc,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Response, HttpError> {
+    let Path(name) = path.map_err(|r| bad_path(&r))?;
+    Ok(Json(service.manifest(&ctx, &name, None).await?).into_response())
+}
+
+async fn manifest_at(
+    ctx: Ctx,
+    State(service): Svc,
+    path: Result<Path<(String, String)>, PathRejection>,
+) -> Result<Response, HttpError> {
+    let Path((name, version)) = path.map_err(|r| bad_path(&r))?;
+    let digits = version.strip_prefix(['v', 'V']).unwrap_or(&version);
+    let version = digits.parse::<u64>().map_err(|_| {
+        HttpError(ApiError::new(
+            ErrorCode::InvalidParameter,
+            format!("{version:?} is not a version number"),
+        ))
+    })?;
+    Ok(Json(service.manifest(&ctx, &name, Some(version)).await?).into_response())
+}
+
+async fn register(
+    ctx: Ctx,
+    State(service): Svc,
+    path: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    ApiJson(request): ApiJson<RegisterRequest>,
+) -> Result<Response, HttpError> {
+    let Path(name) = path.map_err(|r| bad_path(&r))?;
+    let key = idempotency_key(&headers)?;
+    let answer = service.register(&ctx, &name, request, key).await?;
+    let status = if answer.replayed {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    Ok((status, Json(answer)).into_response())
+}
+
+async fn delete(
+    ctx: Ctx,
+    State(service): Svc,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<StatusCode, HttpError> {
+    let Path(name) = path.map_err(|r| bad_path(&r))?;
+    service.delete_dataset(&ctx, &name).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,488 @@
+//! Datasets over HTTP: ingest, the catalog and SQL against the real binary.
+
+use reqwest::Client;
+use serde_json::{Value, json};
+
+use crate::common::{expect_error, server};
+
+const WORKERS: &str = "worker_id,name,state,rate,active,available_from\n\
+w-1,Ana,TX,25.5,true,2025-01-13\n\
+w-2,Bo,CA,31,false,2025-02-01\n\
+w-3,Cy,TX,19.75,true,\n";
+
+const PLACEMENTS: &str = "placement_id,worker_id,hours\n1,w-1,40\n2,w-1,12\n3,w-3,8\n";
+
+async fn ingest(
+    http: &Client,
+    base: &str,
+    dataset: &str,
+    query: &str,
+    body: &str,
+) -> reqwest::Response {
+    http.post(format!("{base}/v1/ingest/{dataset}?{query}"))
+        .header("content-type", "text/csv")
+        .body(body.to_owned())
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn ingest_ok(http: &Client, base: &str, dataset: &str, query: &str, body: &str) -> Value {
+    let response = ingest(http, base, dataset, query, body).await;
+    assert_eq!(response.status().as_u16(), 201, "ingest {dataset}?{query}");
+    response.json().await.unwrap()
+}
+
+async fn sql(http: &Client, base: &str, sql: &str) -> reqwest::Response {
+    http.post(format!("{base}/v1/sql"))
+        .json(&json!({"sql": sql}))
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn rows(http: &Client, base: &str, statement: &str) -> Vec<Value> {
+    let response = sql(http, base, statement).await;
+    assert_eq!(response.status().as_u16(), 200, "{statement}");
+    let body: Value = response.json().await.unwrap();
+    body["rows"].as_array().unwrap().clone()
+}
+
+async fn scalar(http: &Client, base: &str, statement: &str) -> Value {
+    rows(http, base, statement).await[0][0].clone()
+}
+
+async fn datasets(http: &Client, base: &str) -> Value {
+    http.get(format!("{base}/v1/catalog/datasets"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn ingest_then_sql_round_trip() {
+    let server = server().spawn().await;
+    let (http, base) = (Client::new(), server.url());
+    let created = ingest_ok(&http, base, "workers", "mode=create", WORKERS).await;
+    assert_eq!(created["dataset"], "workers");
+    assert_eq!(created["version"], 0);
+    assert_eq!(created["rows"], 3);
+    assert!(created["bytes"].as_u64().unwrap() > 0);
+    assert_eq!(
+        created["schema"][3],
+        json!({"column": "rate", "type": "float64", "nullable": true})
+    );
+    ingest_ok(&http, base, "placements", "", PLACEMENTS).await;
+
+    assert_eq!(
+        scalar(&http, base, "SELECT count(*) FROM workers").await,
+        json!(3)
+    );
+    assert_eq!(
+        scalar(&http, base, "SELECT sum(hours) FROM placements").await,
+        json!(60)
+    );
+    let joined = rows(
+        &http,
+        base,
+        "SELECT w.name, sum(p.hours) AS hours FROM workers w JOIN placements p USING (worker_id) \
+         GROUP BY w.name ORDER BY hours DESC",
+    )
+    .await;
+    assert_eq!(joined, vec![json!(["Ana", 52]), json!(["Cy", 8])]);
+
+    let body: Value = sql(
+        &http,
+        base,
+        "SELECT worker_id, rate FROM workers ORDER BY worker_id",
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(
+        body["columns"],
+        json!([{"name": "worker_id", "type": "string"}, {"name": "rate", "type": "float64"}])
+    );
+    assert_eq!(
+        (body["row_count"].clone(), body["truncated"].clone()),
+        (json!(3), json!(false))
+    );
+    assert!(body["elapsed_ms"].is_u64());
+    let limited: Value = http
+        .post(format!("{base}/v1/sql"))
+        .json(&json!({"sql": "SELECT * FROM workers", "max_rows": 2}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (limited["row_count"].clone(), limited["truncated"].clone()),
+        (json!(2), json!(true))
+    );
+
+    // Other encodings by Accept.
+    let statement =
+        json!({"sql": "SELECT worker_id, name FROM workers ORDER BY worker_id LIMIT 2"});
+    let csv = http
+        .post(format!("{base}/v1/sql"))
+        .header("accept", "text/csv")
+        .json(&statement)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(csv.headers()["content-type"], "text/csv; charset=utf-8");
+    assert_eq!(
+        csv.text().await.unwrap(),
+        "worker_id,name\nw-1,Ana\nw-2,Bo\n"
+    );
+    let ndjson = http
+        .post(format!("{base}/v1/sql"))
+        .header("accept", "application/x-ndjson")
+        .json(&statement)
+        .send()
+        .await
+        .unwrap();
+    let text = ndjson.text().await.unwrap();
+    let first: Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    assert_eq!(first, json!({"worker_id": "w-1", "name": "Ana"}));
+    let arrow = http
+        .post(format!("{base}/v1/sql"))
+        .header("accept", "application/vnd.apache.arrow.stream")
+        .json(&statement)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(arrow.headers()["x-lakehouse-truncated"], "false");
+    let bytes = arrow.bytes().await.unwrap();
+    let result = lakehouse_api::QueryResult::from_ipc(&bytes, false, 0).unwrap();
+    assert_eq!(result.row_count(), 2);
+
+    // The catalog describes both.
+    let list = datasets(&http, base).await;
+    let names: Vec<_> = list["datasets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["name"].clone())
+        .collect();
+    assert_eq!(names, [json!("placements"), json!("workers")]);
+    let manifest: Value = http
+        .get(format!("{base}/v1/catalog/datasets/workers"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (manifest["version"].clone(), manifest["rows"].clone()),
+        (json!(0), json!(3))
+    );
+    assert_eq!(manifest["history"][0]["rows_added"], 3);
+    assert_eq!(manifest["files"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn csv_oddities_and_malformed_input() {
+    let server = server().spawn().await;
+    let (http, base) = (Client::new(), server.url());
+    let mut body = String::from("\u{feff}id,note,score\n1,\"a, b\",5\n2,\"two\nlines\",\n");
+    for i in 3..3000 {
+        body.push_str(&format!("{i},x,{i}\n"));
+    }
+    body.push_str("3000,y,N/A\n");
+    let created = ingest_ok(&http, base, "odd", "mode=create", &body).await;
+    assert_eq!(created["rows"], 3000);
+    let types: Vec<_> = created["schema"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["type"].clone())
+        .collect();
+    assert_eq!(types, [json!("int64"), json!("string"), json!("string")]);
+    assert_eq!(
+        created["schema"][0]["column"], "id",
+        "the byte-order mark is not part of the name"
+    );
+    let first = rows(
+        &http,
+        base,
+        "SELECT note, score FROM odd WHERE id IN (1, 2) ORDER BY id",
+    )
+    .await;
+    assert_eq!(
+        first,
+        vec![json!(["a, b", "5"]), json!(["two\nlines", null])]
+    );
+
+    let bad = ingest(
+        &http,
+        base,
+        "odd",
+        "mode=append",
+        "id,note,score\n1,a,2\n2,b\n",
+    )
+    .await;
+    let message = expect_error(bad, 422, "unprocessable_content").await;
+    assert!(message.contains("line 3"), "{message}");
+    let nothing = ingest(&http, base, "odd", "mode=append", "").await;
+    expect_error(nothing, 422, "unprocessable_content").await;
+    let manifest: Value = http
+        .get(format!("{base}/v1/catalog/datasets/odd"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(manifest["version"], 0, "a failed ingest leaves no version");
+    let wrong_type = http
+        .post(format!("{base}/v1/ingest/odd"))
+        .header("content-type", "image/png")
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    expect_error(wrong_type, 415, "unsupported_media_type").await;
+}
+
+#[tokio::test]
+async fn drift_is_a_409_with_the_diff_and_nothing_changes() {
+    let server = server().spawn().await;
+    let (http, base) = (Client::new(), server.url());
+    ingest_ok(&http, base, "workers", "mode=create", WORKERS).await;
+    let drifted = "worker_id,name,state,rate,active,phone\nw-9,Di,NY,abc,true,555\n";
+    let response = ingest(&http, base, "workers", "mode=append", drifted).await;
+    assert_eq!(response.status().as_u16(), 409);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "schema_drift");
+    assert_eq!(
+        body["error"]["details"],
+        json!({
+            "added": [{"column": "phone", "type": "int64", "nullable": true}],
+            "missing": [{"column": "available_from", "type": "date", "nullable": true}],
+            "retyped": [{"column": "rate", "from": "float64", "to": "string"}],
+        })
+    );
+    let list = datasets(&http, base).await;
+    assert_eq!(list["datasets"][0]["version"], 0);
+    assert_eq!(
+        scalar(&http, base, "SELECT count(*) FROM workers").await,
+        json!(3)
+    );
+
+    let evolved =
+        "worker_id,name,state,rate,active,available_from,phone\nw-4,Di,NY,20,true,,555-1234\n";
+    let refused = ingest(&http, base, "workers", "mode=append", evolved).await;
+    expect_error(refused, 409, "schema_drift").await;
+    let accepted = ingest_ok(
+        &http,
+        base,
+        "workers",
+        "mode=append&evolve=add_columns",
+        evolved,
+    )
+    .await;
+    assert_eq!(accepted["version"], 1);
+}
+
+#[tokio::test]
+async fn idempotent_replays_and_a_restart_keep_their_answers() {
+    let mut server = server().spawn().await;
+    let http = Client::new();
+    let base = server.url().to_owned();
+    let send = |body: &'static str| {
+        http.post(format!("{base}/v1/ingest/jobs?mode=append"))
+            .header("content-type", "text/csv")
+            .header("idempotency-key", "upload-1")
+            .body(body)
+            .send()
+    };
+    let first = send("id,title\n1,welder\n").await.unwrap();
+    assert_eq!(first.status().as_u16(), 201);
+    let first: Value = first.json().await.unwrap();
+    let replay = send("id,title\n1,welder\n").await.unwrap();
+    assert_eq!(replay.status().as_u16(), 200);
+    assert_eq!(replay.json::<Value>().await.unwrap(), first);
+    expect_error(
+        send("id,title\n2,fitter\n").await.unwrap(),
+        409,
+        "idempotency_conflict",
+    )
+    .await;
+    ingest_ok(&http, &base, "workers", "mode=create", WORKERS).await;
+    ingest_ok(
+        &http,
+        &base,
+        "workers",
+        "mode=overwrite",
+        "worker_id,name\nw-7,Flo\n",
+    )
+    .await;
+    let before = datasets(&http, &base).await;
+    assert_eq!(before["datasets"].as_array().unwrap().len(), 2);
+
+    server.terminate().await;
+    server.start().await;
+    let base = server.url().to_owned();
+    assert_eq!(
+        datasets(&http, &base).await,
+        before,
+        "same datasets at the same versions"
+    );
+    let replay = http
+        .post(format!("{base}/v1/ingest/jobs?mode=append"))
+        .header("content-type", "text/csv")
+        .header("idempotency-key", "upload-1")
+        .body("id,title\n1,welder\n")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replay.status().as_u16(), 200, "replay after a restart");
+    assert_eq!(
+        scalar(&http, &base, "SELECT count(*) FROM jobs").await,
+        json!(1)
+    );
+
+    // Time travel after the overwrite.
+    assert_eq!(
+        scalar(&http, &base, "SELECT count(*) FROM workers").await,
+        json!(1)
+    );
+    assert_eq!(
+        scalar(&http, &base, "SELECT count(*) FROM \"workers@v0\"").await,
+        json!(3)
+    );
+    let v0: Value = http
+        .get(format!("{base}/v1/catalog/datasets/workers/versions/0"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (v0["version"].clone(), v0["rows"].clone()),
+        (json!(0), json!(3))
+    );
+    let missing = http
+        .get(format!("{base}/v1/catalog/datasets/workers/versions/9"))
+        .send()
+        .await
+        .unwrap();
+    expect_error(missing, 404, "dataset_not_found").await;
+}
+
+#[tokio::test]
+async fn sql_is_read_only_and_time_limited() {
+    let server = server().config("[query]\ntimeout_ms = 500\n").spawn().await;
+    let (http, base) = (Client::new(), server.url());
+    ingest_ok(&http, base, "workers", "mode=create", WORKERS).await;
+    for statement in [
+        "CREATE TABLE t (a INT)",
+        "CREATE TABLE t AS SELECT * FROM workers",
+        "CREATE VIEW v AS SELECT 1",
+        "CREATE EXTERNAL TABLE t STORED AS CSV LOCATION '/etc/passwd'",
+        "INSERT INTO workers (worker_id) VALUES ('w-9')",
+        "UPDATE workers SET rate = 0",
+        "DELETE FROM workers",
+        "DROP TABLE workers",
+        "COPY (SELECT 1) TO '/tmp/out.csv'",
+        "SET datafusion.execution.batch_size = 1",
+        "TRUNCATE TABLE workers",
+    ] {
+        expect_error(sql(&http, base, statement).await, 400, "read_only").await;
+    }
+    expect_error(
+        sql(&http, base, "SELECT * FROM '/etc/passwd'").await,
+        400,
+        "bad_request",
+    )
+    .await;
+    expect_error(sql(&http, base, "SELEC 1").await, 400, "bad_request").await;
+    assert_eq!(
+        scalar(&http, base, "SELECT count(*) FROM workers").await,
+        json!(3)
+    );
+
+    let slow = sql(
+        &http,
+        base,
+        "SELECT count(*) FROM generate_series(1, 100000000000) t WHERE t.value % 7 = 3",
+    )
+    .await;
+    expect_error(slow, 408, "timeout").await;
+    let health = http.get(format!("{base}/health")).send().await.unwrap();
+    assert_eq!(health.status().as_u16(), 200);
+    assert_eq!(
+        scalar(&http, base, "SELECT count(*) FROM workers").await,
+        json!(3),
+        "healthy after"
+    );
+}
+
+/// A table written here, read by the Python `deltalake` package: the same rows. Needs a Python with `deltalake`
+/// and `pyarrow` in `LAKEHOUSE_TEST_PYTHON`; without it the check is skipped (and says so).
+#[tokio::test]
+async fn python_deltalake_reads_our_tables() {
+    let Ok(python) = std::env::var("LAKEHOUSE_TEST_PYTHON") else {
+        eprintln!(
+            "skipped: set LAKEHOUSE_TEST_PYTHON to a Python with `deltalake` and `pyarrow` installed"
+        );
+        return;
+    };
+    let server = server().spawn().await;
+    let (http, base) = (Client::new(), server.url());
+    ingest_ok(&http, base, "workers", "mode=create", WORKERS).await;
+    ingest_ok(
+        &http,
+        base,
+        "workers",
+        "mode=append",
+        "worker_id,name,state,rate,active,available_from\nw-4,Di,NY,20,true,2025-03-01\n",
+    )
+    .await;
+    let script = r#"
+import json, sys
+from deltalake import DeltaTable
+table = DeltaTable(sys.argv[1])
+rows = sorted(table.to_pyarrow_table().to_pylist(), key=lambda r: r["worker_id"])
+print(json.dumps({"version": table.version(), "rows": rows}, default=str))
+"#;
+    let output = std::process::Command::new(python)
+        .arg("-c")
+        .arg(script)
+        .arg(server.data_dir().join("datasets/workers"))
+        .output()
+        .expect("run python");
+    assert!(
+        output.status.success(),
+        "python failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let read: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(read["version"], 1);
+    let ours = rows(&http, base, "SELECT worker_id, name, state, rate, active, available_from FROM workers ORDER BY worker_id").await;
+    let theirs: Vec<Value> = read["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            json!([
+                r["worker_id"],
+                r["name"],
+                r["state"],
+                r["rate"],
+                r["active"],
+                r["available_from"]
+            ])
+        })
+        .collect();
+    assert_eq!(theirs, ours);
+}
