@@ -62,7 +62,7 @@ impl QueryResult {
             let cells = batch
                 .columns()
                 .iter()
-                .map(|c| JsonColumn::new(c))
+                .map(JsonColumn::new)
                 .collect::<Result<Vec<_>>>()?;
             for row in 0..batch.num_rows() {
                 rows.push(cells.iter().map(|c| c.value(row)).collect());
@@ -159,6 +159,9 @@ fn encode_error(e: arrow::error::ArrowError) -> ApiError {
 }
 
 /// The column type as the API spells it (see `lakehouse_types::dataset`).
+// arrow's DataType has dozens of variants; the remaining kinds (time, interval, struct, ...) are labelled
+// with arrow's own name.
+#[allow(clippy::wildcard_enum_match_arm)]
 pub fn type_name(data_type: &DataType) -> String {
     match data_type {
         DataType::Null => "null".into(),
@@ -211,6 +214,12 @@ impl<'a> JsonColumn<'a> {
             .map_err(encode_error)?;
         Ok(JsonColumn { array, formatter })
     }
+
+    // Numbers and booleans become JSON numbers and booleans; every other kind (dates, decimals, strings,
+
+    // lists, ...) is sent as arrow's display text.
+
+    #[allow(clippy::wildcard_enum_match_arm)]
 
     fn value(&self, row: usize) -> serde_json::Value {
         use arrow::datatypes as t;
