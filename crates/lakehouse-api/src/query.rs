@@ -220,7 +220,6 @@ impl<'a> JsonColumn<'a> {
     // lists, ...) is sent as arrow's display text.
 
     #[allow(clippy::wildcard_enum_match_arm)]
-
     fn value(&self, row: usize) -> serde_json::Value {
         use arrow::datatypes as t;
         use serde_json::Value;
