@@ -21,7 +21,9 @@ pub struct HttpVectorClient {
 impl HttpVectorClient {
     /// A client for vectord (or a gateway) at `base_url`.
     pub fn new(base_url: &str) -> Result<Self, ApiError> {
-        Ok(HttpVectorClient { remote: Remote::new("vectord", base_url)? })
+        Ok(HttpVectorClient {
+            remote: Remote::new("vectord", base_url)?,
+        })
     }
 }
 
@@ -54,20 +56,29 @@ impl VectorApi for HttpVectorClient {
         ctx: &RequestContext,
         request: CreateIndexRequest,
     ) -> Result<IndexInfo, ApiError> {
-        let builder = self.remote.request(ctx, Method::POST, "/v1/vectors/index").json(&request);
+        let builder = self
+            .remote
+            .request(ctx, Method::POST, "/v1/vectors/index")
+            .json(&request);
         self.remote.json(builder).await
     }
 
     async fn list_indexes(&self, ctx: &RequestContext) -> Result<ListIndexesResponse, ApiError> {
-        self.remote.json(self.remote.request(ctx, Method::GET, "/v1/vectors/index")).await
+        self.remote
+            .json(self.remote.request(ctx, Method::GET, "/v1/vectors/index"))
+            .await
     }
 
     async fn index_info(&self, ctx: &RequestContext, name: &str) -> Result<IndexInfo, ApiError> {
-        self.remote.json(self.remote.request(ctx, Method::GET, &index_path(name))).await
+        self.remote
+            .json(self.remote.request(ctx, Method::GET, &index_path(name)))
+            .await
     }
 
     async fn drop_index(&self, ctx: &RequestContext, name: &str) -> Result<(), ApiError> {
-        self.remote.send(self.remote.request(ctx, Method::DELETE, &index_path(name))).await?;
+        self.remote
+            .send(self.remote.request(ctx, Method::DELETE, &index_path(name)))
+            .await?;
         Ok(())
     }
 
@@ -78,12 +89,21 @@ impl VectorApi for HttpVectorClient {
         request: AddRequest,
     ) -> Result<AddResponse, ApiError> {
         let path = format!("{}/add", index_path(name));
-        self.remote.json(self.remote.request(ctx, Method::POST, &path).json(&request)).await
+        self.remote
+            .json(self.remote.request(ctx, Method::POST, &path).json(&request))
+            .await
     }
 
-    async fn delete_item(&self, ctx: &RequestContext, name: &str, id: &str) -> Result<(), ApiError> {
+    async fn delete_item(
+        &self,
+        ctx: &RequestContext,
+        name: &str,
+        id: &str,
+    ) -> Result<(), ApiError> {
         let path = format!("{}/items/{}", index_path(name), segment(id));
-        self.remote.send(self.remote.request(ctx, Method::DELETE, &path)).await?;
+        self.remote
+            .send(self.remote.request(ctx, Method::DELETE, &path))
+            .await?;
         Ok(())
     }
 
@@ -94,7 +114,9 @@ impl VectorApi for HttpVectorClient {
         id: &str,
     ) -> Result<VectorItem, ApiError> {
         let path = format!("{}/items/{}", index_path(name), segment(id));
-        self.remote.json(self.remote.request(ctx, Method::GET, &path)).await
+        self.remote
+            .json(self.remote.request(ctx, Method::GET, &path))
+            .await
     }
 
     async fn search(
@@ -104,7 +126,9 @@ impl VectorApi for HttpVectorClient {
         request: SearchRequest,
     ) -> Result<SearchResponse, ApiError> {
         let path = format!("{}/search", index_path(name));
-        self.remote.json(self.remote.request(ctx, Method::POST, &path).json(&request)).await
+        self.remote
+            .json(self.remote.request(ctx, Method::POST, &path).json(&request))
+            .await
     }
 
     async fn health(&self) -> ServiceHealth {

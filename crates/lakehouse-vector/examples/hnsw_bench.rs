@@ -29,7 +29,9 @@ fn generate(n: usize, seed: u64) -> Vec<Vec<f32>> {
     let centres: Vec<Vec<f32>> = (0..clusters)
         .map(|_| (0..DIM).map(|_| rng.random_range(-1.0f32..1.0)).collect())
         .collect();
-    let spread: Vec<f32> = (0..clusters).map(|_| rng.random_range(0.2f32..0.8)).collect();
+    let spread: Vec<f32> = (0..clusters)
+        .map(|_| rng.random_range(0.2f32..0.8))
+        .collect();
     (0..n)
         .map(|_| {
             // Skewed topic sizes: low cluster numbers are more popular.
@@ -53,13 +55,17 @@ fn write_npy(path: &std::path::Path, descr: &str, shape: (usize, usize), data: &
     header.push('\n');
     let mut file = std::fs::File::create(path).expect("create npy");
     file.write_all(b"\x93NUMPY\x01\x00").expect("write");
-    file.write_all(&(header.len() as u16).to_le_bytes()).expect("write");
+    file.write_all(&(header.len() as u16).to_le_bytes())
+        .expect("write");
     file.write_all(header.as_bytes()).expect("write");
     file.write_all(data).expect("write");
 }
 
 fn f32_bytes(rows: &[Vec<f32>]) -> Vec<u8> {
-    rows.iter().flatten().flat_map(|x| x.to_le_bytes()).collect()
+    rows.iter()
+        .flatten()
+        .flat_map(|x| x.to_le_bytes())
+        .collect()
 }
 
 fn rss_bytes() -> usize {
@@ -84,7 +90,10 @@ fn recall(found: &[Vec<u64>], truth: &[Vec<u64>]) -> f64 {
 async fn main() {
     let mut args = std::env::args().skip(1);
     let n: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(100_000);
-    let out = std::path::PathBuf::from(args.next().unwrap_or_else(|| "target/vector-bench".to_owned()));
+    let out = std::path::PathBuf::from(
+        args.next()
+            .unwrap_or_else(|| "target/vector-bench".to_owned()),
+    );
     std::fs::create_dir_all(&out).expect("output directory");
 
     let mut all = generate(n + QUERIES, 42);
@@ -100,6 +109,7 @@ async fn main() {
         .enumerate()
         .map(|(i, v)| (i as u64, v.as_slice()))
         .collect();
+    println!("distance kernels: {}", hnsw.isa());
     let started = Instant::now();
     hnsw.add_many(&items).expect("build");
     let build = started.elapsed();
@@ -123,15 +133,30 @@ async fn main() {
     let started = Instant::now();
     let truth: Vec<Vec<u64>> = queries
         .iter()
-        .map(|q| hnsw.exact_search(q, K).expect("exact").into_iter().map(|h| h.0).collect())
+        .map(|q| {
+            hnsw.exact_search(q, K)
+                .expect("exact")
+                .into_iter()
+                .map(|h| h.0)
+                .collect()
+        })
         .collect();
     println!(
         "exact search: {:.0} QPS single thread (ground truth)",
         QUERIES as f64 / started.elapsed().as_secs_f64()
     );
-    let truth_i32: Vec<u8> = truth.iter().flatten().flat_map(|k| (*k as i32).to_le_bytes()).collect();
+    let truth_i32: Vec<u8> = truth
+        .iter()
+        .flatten()
+        .flat_map(|k| (*k as i32).to_le_bytes())
+        .collect();
     write_npy(&out.join("base.npy"), "<f4", (n, DIM), &f32_bytes(&base));
-    write_npy(&out.join("queries.npy"), "<f4", (QUERIES, DIM), &f32_bytes(&queries));
+    write_npy(
+        &out.join("queries.npy"),
+        "<f4",
+        (QUERIES, DIM),
+        &f32_bytes(&queries),
+    );
     write_npy(&out.join("truth.npy"), "<i4", (QUERIES, K), &truth_i32);
 
     println!("ef_search  recall@10  QPS (1 thread)  mean latency");
@@ -144,7 +169,13 @@ async fn main() {
         let started = Instant::now();
         let found: Vec<Vec<u64>> = queries
             .iter()
-            .map(|q| hnsw.search(q, K).expect("search").into_iter().map(|h| h.0).collect())
+            .map(|q| {
+                hnsw.search(q, K)
+                    .expect("search")
+                    .into_iter()
+                    .map(|h| h.0)
+                    .collect()
+            })
             .collect();
         let elapsed = started.elapsed();
         println!(
@@ -165,15 +196,23 @@ async fn restart(base: &[Vec<f32>], out: &std::path::Path) {
     let dir = out.join("store");
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("store dir");
-    let store: Arc<dyn ObjectStore> = Arc::new(LocalFileSystem::new_with_prefix(&dir).expect("store"));
+    let store: Arc<dyn ObjectStore> =
+        Arc::new(LocalFileSystem::new_with_prefix(&dir).expect("store"));
     let config = VectorConfig {
         max_batch_items: 10_000,
-        snapshot: SnapshotPolicy { every_segments: u64::MAX, every_items: u64::MAX },
+        snapshot: SnapshotPolicy {
+            every_segments: u64::MAX,
+            every_items: u64::MAX,
+        },
         ..VectorConfig::default()
     };
     let ctx = RequestContext::system("bench");
     let svc = VectorService::new(Arc::clone(&store), None, config.clone());
-    let request = CreateIndexRequest { name: "bench".into(), dim: DIM, metric: Metric::Cosine };
+    let request = CreateIndexRequest {
+        name: "bench".into(),
+        dim: DIM,
+        metric: Metric::Cosine,
+    };
     svc.create_index(&ctx, request).await.expect("create");
     let started = Instant::now();
     for (b, chunk) in base.chunks(10_000).enumerate() {
@@ -184,10 +223,17 @@ async fn restart(base: &[Vec<f32>], out: &std::path::Path) {
                 id: Some(format!("w-{}", b * 10_000 + i)),
                 vector: Some(v.clone()),
                 text: None,
-                metadata: Some(serde_json::json!({"group": i % 100}).as_object().cloned().unwrap_or_default()),
+                metadata: Some(
+                    serde_json::json!({"group": i % 100})
+                        .as_object()
+                        .cloned()
+                        .unwrap_or_default(),
+                ),
             })
             .collect();
-        svc.add(&ctx, "bench", AddRequest { items }).await.expect("add");
+        svc.add(&ctx, "bench", AddRequest { items })
+            .await
+            .expect("add");
     }
     println!(
         "service ingest: {:.2} s for {} items in 10k batches (segment written, then applied)",
@@ -200,10 +246,20 @@ async fn restart(base: &[Vec<f32>], out: &std::path::Path) {
         let (store, config) = (Arc::clone(&store), config.clone());
         async move {
             let started = Instant::now();
-            let svc = VectorService::open(store, None, config).await.expect("open");
+            let svc = VectorService::open(store, None, config)
+                .await
+                .expect("open");
             let elapsed: Duration = started.elapsed();
-            let info = svc.index_info(&RequestContext::system("bench"), "bench").await.expect("info");
-            println!("restart ({what}): {:.2} s, {} items, {} bytes/vector", elapsed.as_secs_f64(), info.count, info.bytes_per_vector);
+            let info = svc
+                .index_info(&RequestContext::system("bench"), "bench")
+                .await
+                .expect("info");
+            println!(
+                "restart ({what}): {:.2} s, {} items, {} bytes/vector",
+                elapsed.as_secs_f64(),
+                info.count,
+                info.bytes_per_vector
+            );
             svc
         }
     };

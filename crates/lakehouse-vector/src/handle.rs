@@ -202,10 +202,12 @@ impl IndexHandle {
                     writer.items_logged += segment.ops.len() as u64;
                     self.apply(segment.ops).await?;
                 }
-                // An unreadable segment is skipped rather than making the whole index unreadable.
-                Err(e) => {
-                    tracing::error!(index = %self.meta.name, seq, error = %e, "skipping unreadable segment")
+                // A damaged segment is skipped rather than making the whole index unreadable; a storage
+                // error is not damage, and must not lose the segment: it fails the load, to be retried.
+                Err(e) if matches!(e, Error::Corrupt(_)) => {
+                    tracing::error!(index = %self.meta.name, seq, error = %e, "skipping damaged segment")
                 }
+                Err(e) => return Err(e),
             }
             writer.next_seq = seq + 1;
             *self

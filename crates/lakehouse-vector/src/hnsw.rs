@@ -233,6 +233,11 @@ impl Hnsw {
         self.index.change_expansion_search(expansion);
     }
 
+    /// The SIMD kernels the distance functions run on (for benchmarks and diagnostics).
+    pub fn isa(&self) -> String {
+        self.index.hardware_acceleration()
+    }
+
     /// Live vectors.
     pub fn len(&self) -> usize {
         self.index.size()

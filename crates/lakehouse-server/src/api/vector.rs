@@ -2,13 +2,13 @@
 
 use std::sync::Arc;
 
+use axum::Json;
 use axum::Router;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::Json;
 use lakehouse_api::VectorApi;
 use lakehouse_types::vector::{AddRequest, CreateIndexRequest, SearchRequest};
 use lakehouse_types::{ApiError, ErrorCode};
@@ -24,10 +24,16 @@ pub const MAX_BODY_BYTES: usize = 128 * 1024 * 1024;
 pub fn router(service: Arc<dyn VectorApi>) -> Router {
     Router::new()
         .route("/v1/vectors/index", post(create_index).get(list_indexes))
-        .route("/v1/vectors/index/{name}", get(index_info).delete(drop_index))
+        .route(
+            "/v1/vectors/index/{name}",
+            get(index_info).delete(drop_index),
+        )
         .route("/v1/vectors/index/{name}/add", post(add))
         .route("/v1/vectors/index/{name}/search", post(search))
-        .route("/v1/vectors/index/{name}/items/{id}", get(get_item).delete(delete_item))
+        .route(
+            "/v1/vectors/index/{name}/items/{id}",
+            get(get_item).delete(delete_item),
+        )
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(service)
 }
