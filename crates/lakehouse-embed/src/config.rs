@@ -195,9 +195,11 @@ pub struct CacheConfig {
 
 impl Default for CacheConfig {
     fn default() -> Self {
+        // About 20,000 384-d vectors with their texts: a working set of queries and profiles that stays a small
+        // part of the process's memory budget.
         CacheConfig {
-            max_entries: 100_000,
-            max_bytes: 256 * 1024 * 1024,
+            max_entries: 20_000,
+            max_bytes: 32 * 1024 * 1024,
         }
     }
 }
