@@ -137,19 +137,23 @@ impl Error {
         if let Some(input) = find_input_error(&err) {
             return Error::Unprocessable(input);
         }
-        match err {
+        let conflict = matches!(
+            err,
             D::VersionAlreadyExists(_)
-            | D::Transaction {
-                source: T::VersionAlreadyExists(_) | T::CommitConflict(_) | T::MaxCommitAttempts(_),
-            } => Error::Conflict {
+                | D::SchemaMismatch { .. }
+                | D::Transaction {
+                    source: T::VersionAlreadyExists(_)
+                        | T::CommitConflict(_)
+                        | T::MaxCommitAttempts(_),
+                }
+        );
+        if conflict {
+            Error::Conflict {
                 dataset: dataset.to_owned(),
                 message: err.to_string(),
-            },
-            D::SchemaMismatch { .. } => Error::Conflict {
-                dataset: dataset.to_owned(),
-                message: err.to_string(),
-            },
-            other => Error::Delta(other),
+            }
+        } else {
+            Error::Delta(err)
         }
     }
 }
@@ -178,16 +182,14 @@ fn find_input_error(err: &(dyn std::error::Error + 'static)) -> Option<String> {
 pub const INPUT_ERROR_MARKER: &str = "invalid input:";
 
 fn store_error(e: &object_store::Error) -> ApiError {
-    match e {
-        object_store::Error::NotFound { path, .. } => ApiError::new(
+    if let object_store::Error::NotFound { path, .. } = e {
+        ApiError::new(
             ErrorCode::ObjectNotFound,
             format!("object {path:?} not found"),
-        ),
-        other => ApiError::new(
-            ErrorCode::StorageUnavailable,
-            format!("storage error: {other}"),
         )
-        .with_retry_after(1),
+    } else {
+        ApiError::new(ErrorCode::StorageUnavailable, format!("storage error: {e}"))
+            .with_retry_after(1)
     }
 }
 

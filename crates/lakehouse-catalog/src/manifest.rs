@@ -51,10 +51,7 @@ pub async fn summary_of(tables: &Tables, name: &str, table: &DeltaTable) -> Resu
 
 /// The loaded version of a table.
 pub fn version_of(table: &DeltaTable) -> u64 {
-    table
-        .version()
-        .and_then(|v| u64::try_from(v).ok())
-        .unwrap_or(0)
+    table.version().unwrap_or(0)
 }
 
 /// The data files of a loaded table.

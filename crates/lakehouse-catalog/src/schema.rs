@@ -73,9 +73,10 @@ pub fn nullable(schema: &Schema) -> SchemaRef {
             .iter()
             .map(|f| {
                 // A column with no value at all has no type of its own; a table needs one.
-                let data_type = match f.data_type() {
-                    DataType::Null => DataType::Utf8,
-                    other => other.clone(),
+                let data_type = if f.data_type() == &DataType::Null {
+                    DataType::Utf8
+                } else {
+                    f.data_type().clone()
                 };
                 Field::new(f.name(), data_type, true).with_metadata(f.metadata().clone())
             })

@@ -226,6 +226,10 @@ impl<R: Read> Read for QuoteCounter<R> {
     }
 }
 
+#[allow(
+    clippy::wildcard_enum_match_arm,
+    reason = "every other csv error is reported as it is"
+)]
 fn csv_error(e: &csv::Error, names: &[String]) -> Error {
     match e.kind() {
         csv::ErrorKind::UnequalLengths {

@@ -44,7 +44,13 @@ pub enum Error {
     Task(String),
     /// The catalog (tables, drift, idempotency) refused or failed.
     #[error(transparent)]
-    Catalog(#[from] lakehouse_catalog::Error),
+    Catalog(Box<lakehouse_catalog::Error>),
+}
+
+impl From<lakehouse_catalog::Error> for Error {
+    fn from(err: lakehouse_catalog::Error) -> Self {
+        Error::Catalog(Box::new(err))
+    }
 }
 
 /// The ingest result type.
@@ -58,7 +64,7 @@ impl From<Error> for ApiError {
             Error::TooLarge { .. } => ApiError::new(ErrorCode::PayloadTooLarge, message),
             Error::Body(e) => e,
             Error::Spool(_) | Error::Task(_) => ApiError::internal(message),
-            Error::Catalog(e) => e.into(),
+            Error::Catalog(e) => (*e).into(),
         }
     }
 }

@@ -39,10 +39,22 @@ pub enum Error {
     },
     /// Planning or execution failed.
     #[error("{0}")]
-    DataFusion(#[from] DataFusionError),
+    DataFusion(Box<DataFusionError>),
     /// Listing the datasets failed.
     #[error(transparent)]
-    Catalog(#[from] lakehouse_catalog::Error),
+    Catalog(Box<lakehouse_catalog::Error>),
+}
+
+impl From<DataFusionError> for Error {
+    fn from(err: DataFusionError) -> Self {
+        Error::DataFusion(Box::new(err))
+    }
+}
+
+impl From<lakehouse_catalog::Error> for Error {
+    fn from(err: lakehouse_catalog::Error) -> Self {
+        Error::Catalog(Box::new(err))
+    }
 }
 
 /// The query result type.
@@ -55,13 +67,17 @@ impl From<Error> for ApiError {
             Error::BadRequest(m) => ApiError::new(ErrorCode::BadRequest, m),
             e @ Error::Timeout { .. } => ApiError::new(ErrorCode::Timeout, e.to_string()),
             Error::DataFusion(e) => datafusion_error(&e),
-            Error::Catalog(e) => e.into(),
+            Error::Catalog(e) => (*e).into(),
         }
     }
 }
 
 /// Maps a DataFusion error by its root cause: the user's SQL (400), an unsupported feature (501), the memory
 /// limit (413), the rest (500).
+#[allow(
+    clippy::wildcard_enum_match_arm,
+    reason = "every other DataFusion error is a fault of ours (500)"
+)]
 pub fn datafusion_error(err: &DataFusionError) -> ApiError {
     let root = err.find_root();
     let message = root.to_string();
