@@ -45,20 +45,7 @@ impl LocalModel {
     /// Loads the model from a directory holding `model.safetensors`, `tokenizer.json` and `config.json`
     /// (and optionally `sentence_bert_config.json` for the maximum sequence length).
     pub fn load(dir: &Path) -> Result<Self> {
-        if !dir.is_dir() {
-            return Err(Error::ModelMissing {
-                dir: dir.to_owned(),
-                what: "no such directory".to_owned(),
-            });
-        }
-        for file in REQUIRED_FILES {
-            if !dir.join(file).is_file() {
-                return Err(Error::ModelMissing {
-                    dir: dir.to_owned(),
-                    what: format!("no {file}"),
-                });
-            }
-        }
+        check_model_dir(dir)?;
         let invalid = |message: String| Error::ModelInvalid {
             dir: dir.to_owned(),
             message,
@@ -140,6 +127,26 @@ impl LocalModel {
         }
         Ok(vectors)
     }
+}
+
+/// Checks, without loading anything, that `dir` holds the files the model needs; the error names the
+/// directory and the command that fetches the model (for `lakehouse doctor` and start-up checks).
+pub fn check_model_dir(dir: &Path) -> Result<()> {
+    if !dir.is_dir() {
+        return Err(Error::ModelMissing {
+            dir: dir.to_owned(),
+            what: "no such directory".to_owned(),
+        });
+    }
+    for file in REQUIRED_FILES {
+        if !dir.join(file).is_file() {
+            return Err(Error::ModelMissing {
+                dir: dir.to_owned(),
+                what: format!("no {file}"),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// `max_seq_length` from `sentence_bert_config.json`, or the model's known default when the file is absent.
