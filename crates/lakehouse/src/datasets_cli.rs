@@ -1,0 +1,315 @@
+//! `lakehouse ingest`, `lakehouse sql` and `lakehouse datasets`: the dataset commands, spoken to a running
+//! server through the typed clients.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+use futures::StreamExt;
+use lakehouse_api::{CatalogApi, IngestApi, QueryApi};
+use lakehouse_client::{HttpCatalogClient, HttpIngestClient, HttpQueryClient};
+use lakehouse_types::dataset::{Evolve, IngestFormat, IngestRequest, SqlRequest, WriteMode};
+use lakehouse_types::{ApiError, Caller, RequestContext};
+
+/// Where the server is and who is asking.
+#[derive(Debug, Clone, Args)]
+pub struct RemoteArgs {
+    /// The server (gateway) URL.
+    #[arg(long, env = "LAKEHOUSE_URL", default_value = "http://127.0.0.1:3110")]
+    pub url: String,
+    /// API key, when the server has keys configured.
+    #[arg(long, env = "LAKEHOUSE_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+}
+
+impl RemoteArgs {
+    fn context(&self) -> RequestContext {
+        let mut caller = Caller::anonymous_admin();
+        caller.credential = self.api_key.clone();
+        RequestContext {
+            caller,
+            request_id: String::new(),
+        }
+    }
+}
+
+/// `lakehouse ingest FILE --dataset NAME`.
+#[derive(Debug, Clone, Args)]
+pub struct IngestArgs {
+    /// The file to ingest (CSV, NDJSON or Parquet).
+    pub file: PathBuf,
+    /// Target dataset.
+    #[arg(long)]
+    pub dataset: String,
+    /// create, append or overwrite.
+    #[arg(long, value_enum, default_value = "append")]
+    pub mode: ModeArg,
+    /// Allow new columns on append.
+    #[arg(long)]
+    pub add_columns: bool,
+    /// The file's format (from its extension when absent: .csv, .ndjson/.jsonl, .parquet).
+    #[arg(long, value_enum)]
+    pub format: Option<FormatArg>,
+    /// Idempotency key: a retry with the same key and file writes nothing twice.
+    #[arg(long)]
+    pub idempotency_key: Option<String>,
+    /// The server and the API key.
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+}
+
+/// Write modes on the command line.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ModeArg {
+    /// The dataset must not exist.
+    Create,
+    /// Add rows (creating the dataset when missing).
+    Append,
+    /// Replace every row.
+    Overwrite,
+}
+
+/// Body formats on the command line.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum FormatArg {
+    /// Comma-separated values with a header.
+    Csv,
+    /// One JSON object per line.
+    Ndjson,
+    /// Apache Parquet.
+    Parquet,
+}
+
+/// `lakehouse sql "..."`.
+#[derive(Debug, Clone, Args)]
+pub struct SqlArgs {
+    /// One read-only statement.
+    pub sql: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: OutputArg,
+    /// At most this many rows.
+    #[arg(long)]
+    pub max_rows: Option<usize>,
+    /// The server and the API key.
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+}
+
+/// How results are printed.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum OutputArg {
+    /// An aligned table.
+    Table,
+    /// CSV with a header.
+    Csv,
+    /// The JSON answer of `POST /v1/sql`.
+    Json,
+}
+
+/// `lakehouse datasets`.
+#[derive(Debug, Clone, Args)]
+pub struct DatasetsArgs {
+    /// Print the JSON answer instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// The server and the API key.
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+}
+
+fn api(err: ApiError) -> anyhow::Error {
+    anyhow::anyhow!("{}: {}", err.code, err.message)
+}
+
+/// Streams a file to the server with a progress bar.
+pub async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
+    let file = tokio::fs::File::open(&args.file)
+        .await
+        .with_context(|| format!("opening {}", args.file.display()))?;
+    let size = file.metadata().await?.len();
+    let format = match args.format {
+        Some(FormatArg::Csv) => IngestFormat::Csv,
+        Some(FormatArg::Ndjson) => IngestFormat::Ndjson,
+        Some(FormatArg::Parquet) => IngestFormat::Parquet,
+        None => match args
+            .file
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            Some("ndjson" | "jsonl" | "json") => IngestFormat::Ndjson,
+            Some("parquet") => IngestFormat::Parquet,
+            _ => IngestFormat::Csv,
+        },
+    };
+    let bar = indicatif::ProgressBar::new(size);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{bar:40} {bytes}/{total_bytes} {bytes_per_sec} {msg}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let progress = bar.clone();
+    let body = tokio_util::io::ReaderStream::with_capacity(file, 1 << 20)
+        .map(move |chunk| {
+            if let Ok(bytes) = &chunk {
+                progress.inc(bytes.len() as u64);
+            }
+            chunk.map_err(|e| ApiError::bad_request(format!("reading the file failed: {e}")))
+        })
+        .boxed();
+    let request = IngestRequest {
+        dataset: args.dataset.clone(),
+        mode: match args.mode {
+            ModeArg::Create => WriteMode::Create,
+            ModeArg::Append => WriteMode::Append,
+            ModeArg::Overwrite => WriteMode::Overwrite,
+        },
+        evolve: args.add_columns.then_some(Evolve::AddColumns),
+        format,
+        idempotency_key: args.idempotency_key.clone(),
+        content_length: Some(size),
+    };
+    let client = HttpIngestClient::new(&args.remote.url).map_err(api)?;
+    bar.set_message("uploading");
+    let answer = client.ingest(&args.remote.context(), request, body).await;
+    bar.finish_and_clear();
+    let answer = answer.map_err(api)?;
+    println!(
+        "{} version {}: {} rows, {} bytes{}",
+        answer.dataset,
+        answer.version,
+        answer.rows,
+        answer.bytes,
+        if answer.replayed {
+            " (replayed: already ingested with this key)"
+        } else {
+            ""
+        }
+    );
+    Ok(())
+}
+
+/// Runs a statement and prints the result.
+pub async fn sql(args: SqlArgs) -> anyhow::Result<()> {
+    let client = HttpQueryClient::new(&args.remote.url).map_err(api)?;
+    let request = SqlRequest {
+        sql: args.sql.clone(),
+        max_rows: args.max_rows,
+    };
+    let result = client
+        .sql(&args.remote.context(), request)
+        .await
+        .map_err(api)?;
+    match args.format {
+        OutputArg::Csv => print!(
+            "{}",
+            String::from_utf8_lossy(&result.to_csv().map_err(api)?)
+        ),
+        OutputArg::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&result.to_sql_response().map_err(api)?)?
+        ),
+        OutputArg::Table => {
+            let response = result.to_sql_response().map_err(api)?;
+            let header: Vec<String> = response.columns.iter().map(|c| c.name.clone()).collect();
+            let rows: Vec<Vec<String>> = response
+                .rows
+                .iter()
+                .map(|r| r.iter().map(cell).collect())
+                .collect();
+            print!("{}", table(&header, &rows));
+            let more = if response.truncated {
+                " (truncated: more rows exist; --max-rows)"
+            } else {
+                ""
+            };
+            println!(
+                "{} rows in {} ms{more}",
+                response.row_count, response.elapsed_ms
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Lists the datasets.
+pub async fn datasets(args: DatasetsArgs) -> anyhow::Result<()> {
+    let client = HttpCatalogClient::new(&args.remote.url).map_err(api)?;
+    let list = client
+        .list_datasets(&args.remote.context())
+        .await
+        .map_err(api)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&list)?);
+        return Ok(());
+    }
+    let header = ["name", "version", "rows", "bytes", "updated_at"]
+        .map(str::to_owned)
+        .to_vec();
+    let rows: Vec<Vec<String>> = list
+        .datasets
+        .iter()
+        .map(|d| {
+            vec![
+                d.name.clone(),
+                d.version.to_string(),
+                d.rows.to_string(),
+                d.bytes.to_string(),
+                d.updated_at.to_rfc3339(),
+            ]
+        })
+        .collect();
+    print!("{}", table(&header, &rows));
+    Ok(())
+}
+
+fn cell(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::Null => String::new(),
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// An aligned text table: columns padded to their widest cell, a rule under the header.
+fn table(header: &[String], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (w, c) in widths.iter_mut().zip(row) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let line = |cells: &[String]| -> String {
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        format!("{}\n", padded.join("  ").trim_end())
+    };
+    let mut out = line(header);
+    out.push_str(&line(
+        &widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>(),
+    ));
+    for row in rows {
+        out.push_str(&line(row));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_align() {
+        let t = table(
+            &["a".into(), "bb".into()],
+            &[vec!["xyz".into(), "1".into()]],
+        );
+        assert_eq!(t, "a    bb\n---  --\nxyz  1\n");
+    }
+}
