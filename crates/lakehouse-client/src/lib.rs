@@ -6,12 +6,26 @@
 //! deployment answers exactly like the all-in-one process.
 //!
 //! Modules:
-//! - [`remote`]: [`Remote`], the shared request plumbing.
-//! - [`storage`]: [`HttpStorageClient`].
+//! - [`remote`]: the shared request plumbing ([`Remote`]).
+//! - [`storage`]: object I/O ([`HttpStorageClient`]).
+//! - [`vector`]: vector indexes ([`HttpVectorClient`]).
+//! - [`embed`]: text to vectors ([`HttpEmbedClient`]).
+//! - [`catalog`], [`ingest`], [`query`]: datasets ([`HttpCatalogClient`], [`HttpIngestClient`],
+//!   [`HttpQueryClient`]).
 #![deny(missing_docs)]
 
+pub mod catalog;
+pub mod embed;
+pub mod ingest;
+pub mod query;
 pub mod remote;
 pub mod storage;
+pub mod vector;
 
+pub use catalog::HttpCatalogClient;
+pub use embed::HttpEmbedClient;
+pub use ingest::HttpIngestClient;
+pub use query::HttpQueryClient;
 pub use remote::Remote;
 pub use storage::HttpStorageClient;
+pub use vector::HttpVectorClient;

@@ -16,6 +16,15 @@ pub async fn health(State(services): State<Arc<Services>>) -> Json<HealthReport>
     if let Some(storage) = &services.storage {
         checks.push(("storaged", storage.health()));
     }
+    if let Some(catalog) = &services.catalog {
+        checks.push(("catalogd", catalog.health()));
+    }
+    if let Some(ingest) = &services.ingest {
+        checks.push(("ingestd", ingest.health()));
+    }
+    if let Some(query) = &services.query {
+        checks.push(("queryd", query.health()));
+    }
     if let Some(embed) = &services.embed {
         checks.push(("embedd", embed.health()));
     }

@@ -28,7 +28,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::routing::get;
-use lakehouse_api::{EmbedApi, StorageApi, VectorApi};
+use lakehouse_api::{CatalogApi, EmbedApi, IngestApi, QueryApi, StorageApi, VectorApi};
 use tokio::net::TcpListener;
 
 pub use auth::Authenticator;
@@ -41,6 +41,12 @@ pub use metrics::Metrics;
 pub struct Services {
     /// storaged.
     pub storage: Option<Arc<dyn StorageApi>>,
+    /// catalogd.
+    pub catalog: Option<Arc<dyn CatalogApi>>,
+    /// ingestd.
+    pub ingest: Option<Arc<dyn IngestApi>>,
+    /// queryd.
+    pub query: Option<Arc<dyn QueryApi>>,
     /// embedd.
     pub embed: Option<Arc<dyn EmbedApi>>,
     /// vectord.
@@ -55,6 +61,18 @@ pub fn app(services: Services, auth: Arc<Authenticator>, metrics: Arc<Metrics>) 
     }
     if let Some(vector) = &services.vector {
         api = api.merge(api::vector::router(Arc::clone(vector)));
+    }
+    if let Some(catalog) = &services.catalog {
+        api = api.merge(api::catalog::router(Arc::clone(catalog)));
+    }
+    if let Some(ingest) = &services.ingest {
+        api = api.merge(api::ingest::router(Arc::clone(ingest)));
+    }
+    if let Some(query) = &services.query {
+        api = api.merge(api::query::router(Arc::clone(query)));
+    }
+    if let Some(embed) = &services.embed {
+        api = api.merge(api::embed::router(Arc::clone(embed)));
     }
     let api = api.layer(axum::middleware::from_fn_with_state(
         auth,

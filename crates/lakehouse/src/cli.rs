@@ -24,6 +24,12 @@ enum Command {
     Demo(DemoArgs),
     /// Check storage, ports and credentials, and say how to fix each problem.
     Doctor(DoctorArgs),
+    /// Ingest a CSV, NDJSON or Parquet file into a dataset, through a running server.
+    Ingest(crate::datasets_cli::IngestArgs),
+    /// Run one read-only SQL statement on a running server.
+    Sql(crate::datasets_cli::SqlArgs),
+    /// List the datasets of a running server.
+    Datasets(crate::datasets_cli::DatasetsArgs),
     /// Print the SHA-256 of an API key, for `[[auth.keys]] key_sha256` in the config.
     HashKey {
         /// The key; read from standard input when absent (keeps it out of shell history).
@@ -132,6 +138,18 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             } else {
                 ExitCode::FAILURE
             })
+        }
+        Command::Ingest(args) => {
+            runtime()?.block_on(crate::datasets_cli::ingest(args))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Sql(args) => {
+            runtime()?.block_on(crate::datasets_cli::sql(args))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Datasets(args) => {
+            runtime()?.block_on(crate::datasets_cli::datasets(args))?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::HashKey { key } => {
             let key = match key {

@@ -6,11 +6,19 @@
 use std::sync::Arc;
 
 use anyhow::Context;
-use lakehouse_api::StorageApi;
-use lakehouse_client::HttpStorageClient;
+use lakehouse_api::{CatalogApi, EmbedApi, IngestApi, QueryApi, StorageApi, VectorApi};
+use lakehouse_catalog::Catalog;
+use lakehouse_client::{
+    HttpCatalogClient, HttpEmbedClient, HttpIngestClient, HttpQueryClient, HttpStorageClient,
+    HttpVectorClient,
+};
 use lakehouse_config::{Config, ServiceName};
+use lakehouse_embed::EmbedService;
+use lakehouse_ingest::Ingest;
+use lakehouse_query::Query;
 use lakehouse_server::Services;
 use lakehouse_storage::{StorageLimits, StorageService, build_object_store};
+use lakehouse_vector::VectorService;
 use object_store::ObjectStore;
 
 /// How one service is reached from this process.
@@ -60,8 +68,109 @@ pub fn services(config: &Config) -> anyhow::Result<Services> {
         Placement::Absent => None,
     };
 
-    Ok(Services {
+    let mut services = Services {
         storage,
         ..Services::default()
-    })
+    };
+
+    // Before vectord, which embeds `text` items through it.
+    services.embed = match placement(config, ServiceName::Embedd) {
+        Placement::Local => {
+            let embed = Arc::new(
+                EmbedService::new(&config.section("embed")?).context("configuring [embed]")?,
+            );
+            if embed.wants_preload() {
+                // The model loads in the background so start-up is not held up; until then requests wait.
+                let warm = Arc::clone(&embed);
+                tokio::spawn(async move {
+                    if let Err(e) = warm.load_model().await {
+                        tracing::warn!(error = %e, "the local embedding model did not load");
+                    }
+                });
+            }
+            Some(embed as Arc<dyn EmbedApi>)
+        }
+        Placement::Remote => Some(Arc::new(HttpEmbedClient::new(
+            config.service_url(ServiceName::Embedd),
+        )?)),
+        Placement::Absent => None,
+    };
+
+    services.vector = match placement(config, ServiceName::Vectord) {
+        Placement::Local => {
+            let vector = Arc::new(VectorService::new(
+                object_store()?,
+                services.embed.clone(),
+                config.section("vector")?,
+            ));
+            // Indexes load in the background so start-up is not held up by replaying them.
+            let warm = Arc::clone(&vector);
+            tokio::spawn(async move {
+                if let Err(e) = warm.load_all().await {
+                    tracing::warn!(error = %e, "vector indexes could not be listed at start-up");
+                }
+            });
+            Some(vector as Arc<dyn VectorApi>)
+        }
+        Placement::Remote => Some(Arc::new(HttpVectorClient::new(
+            config.service_url(ServiceName::Vectord),
+        )?)),
+        Placement::Absent => None,
+    };
+
+    datasets(config, &mut services, &mut object_store)?;
+
+    Ok(services)
+}
+
+/// catalogd, ingestd and queryd. Ingest and query in this process share the local catalog (the tables and
+/// the idempotency records); each reads the object store directly.
+fn datasets(
+    config: &Config,
+    services: &mut Services,
+    object_store: &mut dyn FnMut() -> anyhow::Result<Arc<dyn ObjectStore>>,
+) -> anyhow::Result<()> {
+    let catalogd = placement(config, ServiceName::Catalogd);
+    let ingestd = placement(config, ServiceName::Ingestd);
+    let queryd = placement(config, ServiceName::Queryd);
+    let any_local = [catalogd, ingestd, queryd].contains(&Placement::Local);
+    let local_catalog = if any_local {
+        let catalog = Catalog::new(object_store()?, config.section("catalog")?);
+        let warm = catalog.clone();
+        tokio::spawn(async move {
+            if let Err(e) = warm.rehydrate().await {
+                tracing::warn!(error = %e, "datasets could not be listed at start-up");
+            }
+        });
+        Some(catalog)
+    } else {
+        None
+    };
+    if let Some(catalog) = &local_catalog {
+        if catalogd == Placement::Local {
+            services.catalog = Some(Arc::new(catalog.clone()) as Arc<dyn CatalogApi>);
+        }
+        if ingestd == Placement::Local {
+            let ingest = Ingest::new(catalog.clone(), config.section("ingest")?);
+            services.ingest = Some(Arc::new(ingest) as Arc<dyn IngestApi>);
+        }
+        if queryd == Placement::Local {
+            let query = Query::new(catalog.tables().clone(), config.section("query")?)
+                .context("configuring [query]")?;
+            services.query = Some(Arc::new(query) as Arc<dyn QueryApi>);
+        }
+    }
+    if catalogd == Placement::Remote {
+        let url = config.service_url(ServiceName::Catalogd);
+        services.catalog = Some(Arc::new(HttpCatalogClient::new(url)?));
+    }
+    if ingestd == Placement::Remote {
+        let url = config.service_url(ServiceName::Ingestd);
+        services.ingest = Some(Arc::new(HttpIngestClient::new(url)?));
+    }
+    if queryd == Placement::Remote {
+        let url = config.service_url(ServiceName::Queryd);
+        services.query = Some(Arc::new(HttpQueryClient::new(url)?));
+    }
+    Ok(())
 }

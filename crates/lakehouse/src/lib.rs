@@ -5,12 +5,14 @@
 //! - [`compose`]: which services run here and which are reached over HTTP.
 //! - [`serve`]: `lakehouse serve`: bind, serve, shut down gracefully.
 //! - [`doctor`]: `lakehouse doctor`: checks, each with its fix.
+//! - [`datasets_cli`]: `lakehouse ingest`, `sql` and `datasets`.
 //! - [`demo`]: `lakehouse demo`: the newcomer's first command.
 //! - [`logging`]: tracing set-up.
 #![deny(missing_docs)]
 
 pub mod cli;
 pub mod compose;
+pub mod datasets_cli;
 pub mod demo;
 pub mod doctor;
 pub mod logging;

@@ -1,4 +1,8 @@
 //! One router per service, each over its trait: `router(Arc<dyn XApi>) -> Router`.
 
+pub mod catalog;
+pub mod embed;
+pub mod ingest;
+pub mod query;
 pub mod storage;
 pub mod vector;

@@ -428,15 +428,13 @@ async fn sql_is_read_only_and_time_limited() {
 }
 
 /// A table written here, read by the Python `deltalake` package: the same rows. Needs a Python with `deltalake`
-/// and `pyarrow` in `LAKEHOUSE_TEST_PYTHON`; without it the check is skipped (and says so).
+/// and `pyarrow` in `LAKEHOUSE_TEST_PYTHON`, which `scripts/test.sh` installs and sets.
 #[tokio::test]
 async fn python_deltalake_reads_our_tables() {
-    let Ok(python) = std::env::var("LAKEHOUSE_TEST_PYTHON") else {
-        eprintln!(
-            "skipped: set LAKEHOUSE_TEST_PYTHON to a Python with `deltalake` and `pyarrow` installed"
-        );
-        return;
-    };
+    let python = std::env::var("LAKEHOUSE_TEST_PYTHON").expect(
+        "LAKEHOUSE_TEST_PYTHON must name a Python with `deltalake` and `pyarrow`: run the tests with \
+         scripts/test.sh, which installs them",
+    );
     let server = server().spawn().await;
     let (http, base) = (Client::new(), server.url());
     ingest_ok(&http, base, "workers", "mode=create", WORKERS).await;

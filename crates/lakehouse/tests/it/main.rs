@@ -5,5 +5,8 @@
 mod auth;
 mod cli;
 mod common;
+mod datasets;
 mod deployment;
+mod embed;
 mod storage;
+mod vector;
