@@ -94,15 +94,15 @@ fn check_secrets_file(config: &Config, report: &mut Report) {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        if let Ok(meta) = std::fs::metadata(path) {
-            if meta.permissions().mode() & 0o077 != 0 {
-                report.fail(
-                    "s3 credentials",
-                    format!("{} is readable by other users", path.display()),
-                    format!("chmod 600 {}", path.display()),
-                );
-                return;
-            }
+        if let Ok(meta) = std::fs::metadata(path)
+            && meta.permissions().mode() & 0o077 != 0
+        {
+            report.fail(
+                "s3 credentials",
+                format!("{} is readable by other users", path.display()),
+                format!("chmod 600 {}", path.display()),
+            );
+            return;
         }
     }
     report.pass(
