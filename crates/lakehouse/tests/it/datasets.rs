@@ -446,12 +446,17 @@ async fn python_deltalake_reads_our_tables() {
         "worker_id,name,state,rate,active,available_from\nw-4,Di,NY,20,true,2025-03-01\n",
     )
     .await;
+    // The Python deltalake package (1.6) sometimes aborts during interpreter teardown ("terminate called
+    // without an active exception"), after its work is done, even on tables it wrote itself: flush and leave
+    // with os._exit so the exit status reflects the read, not the teardown.
     let script = r#"
-import json, sys
+import json, os, sys
 from deltalake import DeltaTable
 table = DeltaTable(sys.argv[1])
 rows = sorted(table.to_pyarrow_table().to_pylist(), key=lambda r: r["worker_id"])
 print(json.dumps({"version": table.version(), "rows": rows}, default=str))
+sys.stdout.flush()
+os._exit(0)
 "#;
     let output = std::process::Command::new(python)
         .arg("-c")
