@@ -30,9 +30,9 @@ pub struct CacheStats {
     pub hits: u64,
     /// Texts that had to be sent to a provider.
     pub misses: u64,
-    /// Entries held (approximate: eviction is lazy).
+    /// Entries held.
     pub entries: u64,
-    /// Weighted bytes held (approximate).
+    /// Weighted bytes held.
     pub bytes: u64,
 }
 
@@ -102,7 +102,11 @@ impl EmbedCache {
     /// The counters and the current size.
     pub fn stats(&self) -> CacheStats {
         let (entries, bytes) = match &self.cache {
-            Some(cache) => (cache.entry_count(), cache.weighted_size()),
+            Some(cache) => {
+                // moka applies inserts and evictions to its counts lazily; settle them for the reading.
+                cache.run_pending_tasks();
+                (cache.entry_count(), cache.weighted_size())
+            }
             None => (0, 0),
         };
         CacheStats {

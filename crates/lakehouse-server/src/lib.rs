@@ -34,7 +34,7 @@ use tokio::net::TcpListener;
 pub use auth::Authenticator;
 pub use error::HttpError;
 pub use extract::{ApiJson, Ctx};
-pub use metrics::Metrics;
+pub use metrics::{Metrics, Reading};
 
 /// The services one process serves, each local or remote. A `None` service has no routes here.
 #[derive(Debug, Clone, Default)]

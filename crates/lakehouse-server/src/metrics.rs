@@ -8,10 +8,11 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
-use prometheus_client::encoding::EncodeLabelSet;
-use prometheus_client::metrics::counter::Counter;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
@@ -99,6 +100,14 @@ impl Metrics {
         counter
     }
 
+    /// Registers metrics a service already keeps itself (a cache's hit count, say): `read` is called at
+    /// each scrape and its readings are exported under the registry's prefix.
+    pub fn read_at_scrape(&mut self, read: impl Fn() -> Vec<Reading> + Send + Sync + 'static) {
+        self.registry.register_collector(Box::new(ReadAtScrape {
+            read: Box::new(read),
+        }));
+    }
+
     /// Counts a request as in flight until the guard drops.
     pub fn track_in_flight(&self) -> InFlight {
         self.in_flight.inc();
@@ -134,6 +143,88 @@ impl Metrics {
     }
 }
 
+/// One value read from a service at scrape time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reading {
+    /// Metric name, without the `lakehouse_` prefix (and, for counters, without `_total`).
+    pub name: &'static str,
+    /// The `# HELP` text.
+    pub help: &'static str,
+    /// The value.
+    pub value: ReadingValue,
+}
+
+/// A reading's type and value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadingValue {
+    /// Only ever grows (resets with the process).
+    Counter(u64),
+    /// Goes up and down.
+    Gauge(i64),
+}
+
+impl Reading {
+    /// A counter reading.
+    pub fn counter(name: &'static str, help: &'static str, value: u64) -> Self {
+        Reading {
+            name,
+            help,
+            value: ReadingValue::Counter(value),
+        }
+    }
+
+    /// A gauge reading (saturating at `i64::MAX`).
+    pub fn gauge(name: &'static str, help: &'static str, value: u64) -> Self {
+        Reading {
+            name,
+            help,
+            value: ReadingValue::Gauge(i64::try_from(value).unwrap_or(i64::MAX)),
+        }
+    }
+}
+
+type ReadFn = Box<dyn Fn() -> Vec<Reading> + Send + Sync>;
+
+struct ReadAtScrape {
+    read: ReadFn,
+}
+
+impl std::fmt::Debug for ReadAtScrape {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ReadAtScrape")
+    }
+}
+
+impl Collector for ReadAtScrape {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        for reading in (self.read)() {
+            match reading.value {
+                ReadingValue::Counter(v) => {
+                    let metric = ConstCounter::new(v);
+                    let out = encoder.encode_descriptor(
+                        reading.name,
+                        reading.help,
+                        None,
+                        metric.metric_type(),
+                    )?;
+                    metric.encode(out)?;
+                }
+                ReadingValue::Gauge(v) => {
+                    let metric = ConstGauge::new(v);
+                    let out = encoder.encode_descriptor(
+                        reading.name,
+                        reading.help,
+                        None,
+                        metric.metric_type(),
+                    )?;
+                    metric.encode(out)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 /// `GET /metrics`.
 pub async fn render(State(metrics): State<Arc<Metrics>>) -> Response {
     (
@@ -144,4 +235,40 @@ pub async fn render(State(metrics): State<Arc<Metrics>>) -> Response {
         metrics.encode(),
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::Ordering;
+
+    use super::*;
+
+    #[test]
+    fn readings_are_taken_at_each_scrape_under_the_prefix() {
+        let mut metrics = Metrics::new();
+        let hits = Arc::new(AtomicU64::new(3));
+        let seen = Arc::clone(&hits);
+        metrics.read_at_scrape(move || {
+            vec![
+                Reading::counter("cache_hits", "Hits", seen.load(Ordering::Relaxed)),
+                Reading::gauge("cache_entries", "Entries held", 7),
+            ]
+        });
+        let first = metrics.encode();
+        assert!(
+            first.contains("# TYPE lakehouse_cache_hits counter"),
+            "{first}"
+        );
+        assert!(
+            first.contains("\nlakehouse_cache_hits_total 3\n"),
+            "{first}"
+        );
+        assert!(first.contains("\nlakehouse_cache_entries 7\n"), "{first}");
+        hits.store(10, Ordering::Relaxed);
+        assert!(
+            metrics
+                .encode()
+                .contains("\nlakehouse_cache_hits_total 10\n")
+        );
+    }
 }

@@ -97,21 +97,10 @@ async fn main() {
     std::fs::create_dir_all(&out).expect("output directory");
 
     let mut all = generate(n + QUERIES, 42);
-    // `HNSW_UNIT_IP=1`: unit vectors under the inner-product metric (what hnswlib's cosine space does),
-    // to compare with cosine computed in full on every distance.
-    let unit_ip = std::env::var("HNSW_UNIT_IP").is_ok_and(|v| v == "1");
-    if unit_ip {
-        for v in &mut all {
-            let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-            v.iter_mut().for_each(|x| *x /= norm);
-        }
-    }
-    let metric = if unit_ip { Metric::Ip } else { Metric::Cosine };
+    let metric = Metric::Cosine;
     let queries = all.split_off(n);
     let base = all;
-    println!(
-        "data: {n} x {DIM} base vectors, {QUERIES} held-out queries, {metric} (unit vectors: {unit_ip}), k = {K}"
-    );
+    println!("data: {n} x {DIM} base vectors, {QUERIES} held-out queries, {metric}, k = {K}");
 
     let rss_before = rss_bytes();
     let params = HnswParams::default();

@@ -16,7 +16,9 @@ use lakehouse_types::vector::Metadata;
 use crate::error::{Error, Result};
 
 const SEGMENT_MAGIC: &[u8; 8] = b"LHVSEG01";
-const ENTRIES_MAGIC: &[u8; 8] = b"LHVENT01";
+/// Entry tables carry each item's vector norm since version 2; version 1 tables are still read.
+const ENTRIES_MAGIC: &[u8; 8] = b"LHVENT02";
+const ENTRIES_MAGIC_V1: &[u8; 8] = b"LHVENT01";
 const TAG_UPSERT: u8 = 1;
 const TAG_DELETE: u8 = 2;
 
@@ -61,6 +63,8 @@ pub struct EntryRecord {
     pub id: String,
     /// Metadata.
     pub metadata: Metadata,
+    /// The vector's length before a cosine index scaled it to unit length (1 where nothing was scaled).
+    pub norm: f32,
 }
 
 /// A 64-bit checksum (FNV-1a over 8-byte words): detects torn or damaged objects, not tampering.
@@ -141,6 +145,9 @@ impl<'a> Reader<'a> {
     }
     fn u64(&mut self) -> Result<u64> {
         Ok(u64::from_le_bytes(self.array()?))
+    }
+    fn f32(&mut self) -> Result<f32> {
+        Ok(f32::from_le_bytes(self.array()?))
     }
     fn bytes(&mut self) -> Result<&'a [u8]> {
         let len = self.u32()? as usize;
@@ -261,7 +268,7 @@ pub fn decode_segment(bytes: &[u8], dim: usize) -> Result<Segment> {
 /// Encodes a snapshot's entry table.
 pub fn encode_entries<'a>(
     next_key: u64,
-    entries: impl ExactSizeIterator<Item = (u64, &'a str, &'a Metadata)>,
+    entries: impl ExactSizeIterator<Item = (u64, &'a str, &'a Metadata, f32)>,
 ) -> Result<Vec<u8>> {
     let mut w = Writer {
         buf: Vec::with_capacity(24 + entries.len() * 96),
@@ -269,8 +276,9 @@ pub fn encode_entries<'a>(
     w.buf.extend_from_slice(ENTRIES_MAGIC);
     w.u64(next_key);
     w.u64(entries.len() as u64);
-    for (key, id, metadata) in entries {
+    for (key, id, metadata, norm) in entries {
         w.u64(key);
+        w.buf.extend_from_slice(&norm.to_le_bytes());
         w.bytes(id.as_bytes())?;
         w.metadata(metadata)?;
     }
@@ -279,15 +287,23 @@ pub fn encode_entries<'a>(
 
 /// Decodes and verifies a snapshot's entry table: `(next_key, entries)`.
 pub fn decode_entries(bytes: &[u8]) -> Result<(u64, Vec<EntryRecord>)> {
-    let mut r = verified(bytes, ENTRIES_MAGIC, "snapshot entry table")?;
+    let v1 = bytes.starts_with(ENTRIES_MAGIC_V1);
+    let magic = if v1 { ENTRIES_MAGIC_V1 } else { ENTRIES_MAGIC };
+    let mut r = verified(bytes, magic, "snapshot entry table")?;
     let next_key = r.u64()?;
     let count = r.u64()?;
     let mut entries = Vec::with_capacity(usize::try_from(count).unwrap_or(0).min(1 << 20));
     for _ in 0..count {
         let key = r.u64()?;
+        let norm = if v1 { 1.0 } else { r.f32()? };
         let id = r.string()?;
         let metadata = r.metadata()?;
-        entries.push(EntryRecord { key, id, metadata });
+        entries.push(EntryRecord {
+            key,
+            id,
+            metadata,
+            norm,
+        });
     }
     Ok((next_key, entries))
 }
@@ -337,14 +353,33 @@ mod tests {
     #[test]
     fn entries_round_trip() {
         let m = meta();
-        let items = [(1u64, "a", &m), (9, "b", &m)];
-        let bytes =
-            encode_entries(10, items.iter().map(|(k, id, m)| (*k, *id, *m))).expect("encode");
+        let items = [(1u64, "a", &m, 1.0f32), (9, "b", &m, 2.5)];
+        let bytes = encode_entries(10, items.iter().map(|(k, id, m, n)| (*k, *id, *m, *n)))
+            .expect("encode");
         let (next, entries) = decode_entries(&bytes).expect("decode");
         assert_eq!(next, 10);
         assert_eq!(entries.len(), 2);
         assert_eq!(entries[1].id, "b");
         assert_eq!(entries[1].metadata, m);
+        assert_eq!(entries[1].norm, 2.5);
         assert!(decode_entries(&bytes[..bytes.len() - 1]).is_err());
+    }
+
+    #[test]
+    fn version_1_entry_tables_are_still_read() {
+        let m = meta();
+        let mut w = Writer { buf: Vec::new() };
+        w.buf.extend_from_slice(ENTRIES_MAGIC_V1);
+        w.u64(4);
+        w.u64(1);
+        w.u64(3);
+        w.bytes(b"w-3").expect("id");
+        w.metadata(&m).expect("metadata");
+        let (next, entries) = decode_entries(&w.finish()).expect("decode");
+        assert_eq!(next, 4);
+        assert_eq!(entries.len(), 1);
+        assert_eq!((entries[0].key, entries[0].id.as_str()), (3, "w-3"));
+        assert_eq!(entries[0].metadata, m);
+        assert_eq!(entries[0].norm, 1.0);
     }
 }

@@ -26,6 +26,8 @@ pub struct Entry {
     pub id: String,
     /// The metadata.
     pub metadata: Metadata,
+    /// The vector's length, when the graph stores it at unit length (else 1).
+    pub norm: f32,
 }
 
 /// The in-memory state of one index.
@@ -72,10 +74,16 @@ impl IndexState {
             next_key,
             entry_bytes: 0,
         };
-        for EntryRecord { key, id, metadata } in records {
+        for EntryRecord {
+            key,
+            id,
+            metadata,
+            norm,
+        } in records
+        {
             state.entry_bytes += entry_size(&id, &metadata);
             state.keys.insert(id.clone(), key);
-            state.entries.insert(key, Entry { id, metadata });
+            state.entries.insert(key, Entry { id, metadata, norm });
         }
         state
     }
@@ -105,10 +113,18 @@ impl IndexState {
         self.entries.get(&key)
     }
 
-    /// An item's vector, read back from the graph.
+    /// An item's vector, read back from the graph (a cosine index's unit vector scaled back by its norm:
+    /// what was sent, to within f32 rounding).
     pub fn vector(&self, key: u64) -> Option<Vec<f32>> {
         let mut out = vec![0.0; self.hnsw.dim()];
-        self.hnsw.get(key, &mut out).then_some(out)
+        if !self.hnsw.get(key, &mut out) {
+            return None;
+        }
+        if self.hnsw.stores_unit_vectors() {
+            let norm = self.entries.get(&key)?.norm;
+            out.iter_mut().for_each(|x| *x *= norm);
+        }
+        Some(out)
     }
 
     /// The graph, for snapshots and benchmarks.
@@ -116,11 +132,11 @@ impl IndexState {
         &self.hnsw
     }
 
-    /// Every entry as `(key, id, metadata)`, for snapshots.
-    pub fn entries(&self) -> impl ExactSizeIterator<Item = (u64, &str, &Metadata)> {
+    /// Every entry as `(key, id, metadata, norm)`, for snapshots.
+    pub fn entries(&self) -> impl ExactSizeIterator<Item = (u64, &str, &Metadata, f32)> {
         self.entries
             .iter()
-            .map(|(key, e)| (*key, e.id.as_str(), &e.metadata))
+            .map(|(key, e)| (*key, e.id.as_str(), &e.metadata, e.norm))
     }
 
     /// Memory held: graph, vectors, ids and metadata.
@@ -154,7 +170,12 @@ impl IndexState {
                     }
                     self.entry_bytes += entry_size(&id, &metadata);
                     self.keys.insert(id.clone(), key);
-                    self.entries.insert(key, Entry { id, metadata });
+                    let norm = if self.hnsw.stores_unit_vectors() {
+                        crate::hnsw::norm(&vector)
+                    } else {
+                        1.0
+                    };
+                    self.entries.insert(key, Entry { id, metadata, norm });
                     self.next_key = self.next_key.max(key.saturating_add(1));
                     inserts.push((key, vector));
                 }

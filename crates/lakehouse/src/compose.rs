@@ -16,7 +16,7 @@ use lakehouse_config::{Config, ServiceName};
 use lakehouse_embed::EmbedService;
 use lakehouse_ingest::Ingest;
 use lakehouse_query::Query;
-use lakehouse_server::Services;
+use lakehouse_server::{Metrics, Reading, Services};
 use lakehouse_storage::{StorageLimits, StorageService, build_object_store};
 use lakehouse_vector::VectorService;
 use object_store::ObjectStore;
@@ -44,7 +44,8 @@ pub fn placement(config: &Config, service: ServiceName) -> Placement {
 }
 
 /// Builds the services of this process.
-pub fn services(config: &Config) -> anyhow::Result<Services> {
+/// Services that keep their own counters register them with `metrics`.
+pub fn services(config: &Config, metrics: &mut Metrics) -> anyhow::Result<Services> {
     let mut store: Option<Arc<dyn ObjectStore>> = None;
     let mut object_store = || -> anyhow::Result<Arc<dyn ObjectStore>> {
         if let Some(store) = &store {
@@ -88,6 +89,32 @@ pub fn services(config: &Config) -> anyhow::Result<Services> {
                     }
                 });
             }
+            let stats = Arc::clone(&embed);
+            metrics.read_at_scrape(move || {
+                let s = stats.cache_stats();
+                vec![
+                    Reading::counter(
+                        "embed_cache_hits",
+                        "Texts answered from the embedding cache",
+                        s.hits,
+                    ),
+                    Reading::counter(
+                        "embed_cache_misses",
+                        "Texts the embedding cache sent to a provider",
+                        s.misses,
+                    ),
+                    Reading::gauge(
+                        "embed_cache_entries",
+                        "Embeddings held in the cache",
+                        s.entries,
+                    ),
+                    Reading::gauge(
+                        "embed_cache_bytes",
+                        "Bytes held by the embedding cache, as weighed for its bound",
+                        s.bytes,
+                    ),
+                ]
+            });
             Some(embed as Arc<dyn EmbedApi>)
         }
         Placement::Remote => Some(Arc::new(HttpEmbedClient::new(

@@ -35,8 +35,9 @@ pub fn check_exposure(config: &Config) -> anyhow::Result<()> {
 /// Composes the services and binds the listener.
 pub async fn bind(config: &Config) -> anyhow::Result<Bound> {
     check_exposure(config)?;
-    let services = crate::compose::services(config)?;
-    let metrics = Arc::new(Metrics::new());
+    let mut metrics = Metrics::new();
+    let services = crate::compose::services(config, &mut metrics)?;
+    let metrics = Arc::new(metrics);
     let auth = Arc::new(Authenticator::new(&config.api_keys));
     let app = lakehouse_server::app(services, auth, metrics);
     let listener = TcpListener::bind(config.listen).await.with_context(|| {

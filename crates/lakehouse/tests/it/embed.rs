@@ -77,6 +77,30 @@ async fn embed_matches_the_reference_vectors() {
         .unwrap();
     assert_eq!(one["vectors"].as_array().unwrap().len(), 1);
     assert!(cosine(&floats(&one["vectors"][0]), &reference[0].1) >= 0.9999);
+
+    // Every text of the batch was looked up and missed; the single text was a hit.
+    let distinct = texts.iter().collect::<std::collections::HashSet<_>>().len();
+    let metrics = http
+        .get(format!("{}/metrics", server.url()))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let value = |name: &str| -> u64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in:\n{metrics}"))
+    };
+    assert_eq!(
+        value("lakehouse_embed_cache_misses_total"),
+        texts.len() as u64
+    );
+    assert_eq!(value("lakehouse_embed_cache_hits_total"), 1);
+    assert_eq!(value("lakehouse_embed_cache_entries"), distinct as u64);
+    assert!(value("lakehouse_embed_cache_bytes") >= distinct as u64 * 384 * 4);
 }
 
 #[tokio::test]
