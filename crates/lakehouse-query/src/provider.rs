@@ -58,7 +58,11 @@ impl SchemaProvider for DatasetSchema {
             return Ok(Some(found));
         }
         let (dataset, version) = parse_table_name(name)?;
-        let table = match self.tables.open(dataset, version).await {
+        let opened = match version {
+            None => self.tables.open_current(dataset).await,
+            Some(_) => self.tables.open(dataset, version).await,
+        };
+        let table = match opened {
             Ok(t) => t,
             Err(CatalogError::NotFound(_) | CatalogError::InvalidName { .. }) => return Ok(None),
             Err(e @ CatalogError::VersionNotFound { .. }) => {
