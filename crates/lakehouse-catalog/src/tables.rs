@@ -28,8 +28,8 @@ use deltalake::protocol::SaveMode;
 use deltalake::{DeltaTable, DeltaTableBuilder, DeltaTableError};
 use futures::{StreamExt, TryStreamExt};
 use lakehouse_types::dataset::{ColumnInfo, WriteMode};
-use object_store::ObjectStore;
 use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt};
 use url::Url;
 
 use crate::names::validate_name;
@@ -49,7 +49,7 @@ pub const ROW_GROUP_ROWS: usize = 128 * 1024;
 fn writer_properties() -> WriterProperties {
     WriterProperties::builder()
         .set_compression(Compression::SNAPPY)
-        .set_max_row_group_size(ROW_GROUP_ROWS)
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
         .build()
 }
 
