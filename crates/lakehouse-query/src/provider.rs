@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use datafusion::catalog::{SchemaProvider, TableProvider};
 use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::session_state::SessionState;
 use lakehouse_catalog::{Error as CatalogError, Tables};
 
 /// The schema provider of one query.
@@ -17,15 +18,17 @@ use lakehouse_catalog::{Error as CatalogError, Tables};
 pub struct DatasetSchema {
     tables: Tables,
     names: Vec<String>,
+    scan: Arc<SessionState>,
     opened: Mutex<HashMap<String, Arc<dyn TableProvider>>>,
 }
 
 impl DatasetSchema {
-    /// A provider over `tables`, listing `names`.
-    pub fn new(tables: Tables, names: Vec<String>) -> Self {
+    /// A provider over `tables`, listing `names`; scans follow `scan`'s Parquet settings.
+    pub fn new(tables: Tables, names: Vec<String>, scan: Arc<SessionState>) -> Self {
         DatasetSchema {
             tables,
             names,
+            scan,
             opened: Mutex::new(HashMap::new()),
         }
     }
@@ -72,6 +75,7 @@ impl SchemaProvider for DatasetSchema {
         };
         let provider: Arc<dyn TableProvider> = table
             .table_provider()
+            .with_session(Arc::clone(&self.scan))
             .await
             .map_err(|e| DataFusionError::External(Box::new(e)))?;
         if let Ok(mut opened) = self.opened.lock() {
