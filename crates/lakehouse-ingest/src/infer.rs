@@ -162,9 +162,14 @@ fn is_timestamp(value: &str) -> bool {
 /// Infers a CSV file's schema from every row, checking its structure on the way.
 pub fn infer_csv(path: &Path) -> Result<SchemaRef> {
     let file = File::open(path).map_err(|e| Error::Spool(e.to_string()))?;
+    infer_csv_from(file)
+}
+
+/// [`infer_csv`] over any reader (the spool's tap, while the body is still arriving).
+pub fn infer_csv_from(input: impl Read) -> Result<SchemaRef> {
     let quotes = Arc::new(AtomicU64::new(0));
     let counting = QuoteCounter {
-        inner: file,
+        inner: input,
         quotes: quotes.clone(),
     };
     let mut reader = csv::ReaderBuilder::new()

@@ -14,8 +14,14 @@ use lakehouse_types::{ApiError, RequestContext};
 use serde::Deserialize;
 
 use crate::decode::{decode, parquet_schema};
-use crate::infer::{infer_csv, infer_ndjson};
-use crate::spool::{Spooled, spool};
+use crate::infer::{infer_csv, infer_csv_from, infer_ndjson};
+use crate::spool::{Spooled, spool, tap};
+
+/// Body chunks the tap holds while the inference catches up.
+const TAP_CHUNKS: usize = 64;
+
+/// A CSV inference reading the body as it arrives.
+type Inferring = tokio::task::JoinHandle<Result<arrow::datatypes::SchemaRef>>;
 use crate::{Error, Result};
 
 /// Ingest settings (`[ingest]` in the config file).
@@ -65,19 +71,23 @@ impl Ingest {
         ctx: &RequestContext,
         request: &IngestRequest,
         body: &Spooled,
+        inferring: Option<Inferring>,
     ) -> Result<WriteResponse> {
         let path = body.file.path().to_path_buf();
         let format = request.format;
-        let incoming = {
-            let path = path.clone();
-            tokio::task::spawn_blocking(move || match format {
-                IngestFormat::Csv => infer_csv(&path),
-                IngestFormat::Ndjson => infer_ndjson(&path),
-                IngestFormat::Parquet => parquet_schema(&path).map_err(Error::Malformed),
-            })
-            .await
-            .map_err(|e| Error::Task(e.to_string()))??
-        };
+        let incoming = match inferring {
+            Some(running) => running.await,
+            None => {
+                let path = path.clone();
+                tokio::task::spawn_blocking(move || match format {
+                    IngestFormat::Csv => infer_csv(&path),
+                    IngestFormat::Ndjson => infer_ndjson(&path),
+                    IngestFormat::Parquet => parquet_schema(&path).map_err(Error::Malformed),
+                })
+                .await
+            }
+        }
+        .map_err(|e| Error::Task(e.to_string()))??;
         let add_columns = request.evolve.is_some();
         let tables = self.catalog.tables();
         let (table, reconciled) = tables
@@ -131,7 +141,18 @@ impl IngestApi for Ingest {
             return Err(Error::TooLarge { max_bytes }.into());
         }
         let strip_bom = !matches!(request.format, IngestFormat::Parquet);
-        let spooled = spool(body, &self.spool_dir(), max_bytes, strip_bom).await?;
+        // CSV inference reads every row: it reads them as they arrive, from the spool's tap, instead of
+        // from the file afterwards. (If the spool fails, the request fails with it and the inference,
+        // which then sees a cut-off body, is never looked at.)
+        let (tap, inferring) = match request.format {
+            IngestFormat::Csv => {
+                let (tap, reader) = tap(TAP_CHUNKS);
+                let running = tokio::task::spawn_blocking(move || infer_csv_from(reader));
+                (Some(tap), Some(running))
+            }
+            IngestFormat::Ndjson | IngestFormat::Parquet => (None, None),
+        };
+        let spooled = spool(body, &self.spool_dir(), max_bytes, strip_bom, tap).await?;
         let hash = fingerprint(&[
             request.dataset.as_bytes(),
             request.mode.as_str().as_bytes(),
@@ -142,7 +163,7 @@ impl IngestApi for Ingest {
         let scope = format!("ingest/{}", request.dataset);
         self.catalog
             .idempotent(&scope, request.idempotency_key.clone(), &hash, || async {
-                self.write(ctx, &request, &spooled)
+                self.write(ctx, &request, &spooled, inferring)
                     .await
                     .map_err(ApiError::from)
             })
