@@ -15,29 +15,48 @@ pub(crate) enum Backend {
     S3,
 }
 
+/// What an S3-backed test server needs alive beside it: the S3 server and the directory holding the
+/// secrets file the config names (read again on every restart).
+#[derive(Debug)]
+pub(crate) struct S3Guard {
+    _s3: S3Server,
+    _secrets: tempfile::TempDir,
+}
+
 /// A server over `backend` with extra settings given as `LAKEHOUSE_*` environment variables (which also
 /// exercises the environment layer of the config); the S3 server (if any) lives as long as the returned guard.
 pub(crate) async fn server_on(
     backend: Backend,
     env: &[(&str, &str)],
-) -> (TestServer, Option<S3Server>) {
-    let with_env = |mut builder: TestServerBuilder| {
-        for (key, value) in env {
-            builder = builder.env(key, value);
-        }
-        builder
-    };
+) -> (TestServer, Option<S3Guard>) {
+    let mut builder = server();
+    for (key, value) in env {
+        builder = builder.env(key, value);
+    }
+    spawn_on(backend, builder).await
+}
+
+/// Starts `builder`'s server over `backend`: as it is for the local directory, or with a fresh bucket on a
+/// new S3 server added to its config.
+pub(crate) async fn spawn_on(
+    backend: Backend,
+    builder: TestServerBuilder,
+) -> (TestServer, Option<S3Guard>) {
     match backend {
-        Backend::Local => (with_env(server()).spawn().await, None),
+        Backend::Local => (builder.spawn().await, None),
         Backend::S3 => {
             let bucket = format!("lakehouse-test-{}", rand::random::<u32>());
             let s3 = S3Server::start(&bucket).await;
-            let dir = tempfile::tempdir().unwrap();
-            let config = s3.config_toml(dir.path());
-            // The secrets file must outlive the server start; keep the directory.
-            let server = with_env(server().config(&config)).spawn().await;
-            std::mem::forget(dir);
-            (server, Some(s3))
+            let secrets = tempfile::tempdir().unwrap();
+            let config = s3.config_toml(secrets.path());
+            let server = builder.config(&config).spawn().await;
+            (
+                server,
+                Some(S3Guard {
+                    _s3: s3,
+                    _secrets: secrets,
+                }),
+            )
         }
     }
 }

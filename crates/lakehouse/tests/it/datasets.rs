@@ -1,9 +1,10 @@
-//! Datasets over HTTP: ingest, the catalog and SQL against the real binary.
+//! Datasets over HTTP: ingest, the catalog and SQL against the real binary; the round trip, restart and
+//! recreate suites run on the local directory and on an S3 server.
 
 use reqwest::Client;
 use serde_json::{Value, json};
 
-use crate::common::{expect_error, server};
+use crate::common::{Backend, expect_error, on_both_backends, server, server_on};
 
 const WORKERS: &str = "worker_id,name,state,rate,active,available_from\n\
 w-1,Ana,TX,25.5,true,2025-01-13\n\
@@ -62,9 +63,14 @@ async fn datasets(http: &Client, base: &str) -> Value {
         .unwrap()
 }
 
-#[tokio::test]
-async fn ingest_then_sql_round_trip() {
-    let server = server().spawn().await;
+on_both_backends!(
+    ingest_then_sql_round_trip,
+    idempotent_replays_and_a_restart_keep_their_answers,
+    queries_follow_appends_and_a_recreated_dataset,
+);
+
+async fn ingest_then_sql_round_trip(backend: Backend) {
+    let (server, _s3) = server_on(backend, &[]).await;
     let (http, base) = (Client::new(), server.url());
     let created = ingest_ok(&http, base, "workers", "mode=create", WORKERS).await;
     assert_eq!(created["dataset"], "workers");
@@ -292,9 +298,8 @@ async fn drift_is_a_409_with_the_diff_and_nothing_changes() {
     assert_eq!(accepted["version"], 1);
 }
 
-#[tokio::test]
-async fn idempotent_replays_and_a_restart_keep_their_answers() {
-    let mut server = server().spawn().await;
+async fn idempotent_replays_and_a_restart_keep_their_answers(backend: Backend) {
+    let (mut server, _s3) = server_on(backend, &[]).await;
     let http = Client::new();
     let base = server.url().to_owned();
     let send = |body: &'static str| {
@@ -492,9 +497,8 @@ os._exit(0)
 
 /// Queries keep each table's state and read only new commits; a table deleted and created again (here up to
 /// the same version number the old one had) must be read afresh, never patched onto the old state.
-#[tokio::test]
-async fn queries_follow_appends_and_a_recreated_dataset() {
-    let server = server().spawn().await;
+async fn queries_follow_appends_and_a_recreated_dataset(backend: Backend) {
+    let (server, _s3) = server_on(backend, &[]).await;
     let http = Client::new();
     let base = server.url();
     ingest_ok(&http, base, "crew", "mode=create", WORKERS).await;

@@ -8,15 +8,16 @@ use rand::{Rng, SeedableRng};
 use reqwest::Client;
 use serde_json::{Value, json};
 
-use crate::common::{expect_error, server};
+use crate::common::{Backend, expect_error, on_both_backends, server, server_on};
 
 fn index_url(base: &str, name: &str) -> String {
     format!("{base}/v1/vectors/index/{name}")
 }
 
-#[tokio::test]
-async fn vector_routes_follow_the_spec() {
-    let server = server().spawn().await;
+on_both_backends!(vector_routes_follow_the_spec);
+
+async fn vector_routes_follow_the_spec(backend: Backend) {
+    let (server, _s3) = server_on(backend, &[]).await;
     let http = Client::new();
     let base = server.url();
     let create = json!({"name": "workers", "dim": 3, "metric": "cosine"});
