@@ -8,7 +8,7 @@ use rand::{Rng, SeedableRng};
 use reqwest::Client;
 use serde_json::{Value, json};
 
-use crate::common::{Backend, expect_error, on_both_backends, server, server_on};
+use crate::common::{Backend, expect_error, on_both_backends, server, server_on, spawn_on};
 
 fn index_url(base: &str, name: &str) -> String {
     format!("{base}/v1/vectors/index/{name}")
@@ -193,13 +193,24 @@ async fn vector_routes_follow_the_spec(backend: Backend) {
 /// kill is either wholly there or wholly absent.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_items_survive_kill_9() {
+    kill_9_suite(Backend::Local).await;
+}
+
+/// The same on S3: every acknowledged segment is an object the S3 server holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_items_survive_kill_9_on_s3() {
+    kill_9_suite(Backend::S3).await;
+}
+
+async fn kill_9_suite(backend: Backend) {
     const DIM: usize = 16;
     const BATCH: usize = 25;
     // Frequent snapshots, so the kill can also land in the middle of one or of a compaction.
-    let mut server = server()
-        .config("[vector.snapshot]\nevery_segments = 4\n")
-        .spawn()
-        .await;
+    let (mut server, _s3) = spawn_on(
+        backend,
+        server().config("[vector.snapshot]\nevery_segments = 4\n"),
+    )
+    .await;
     let http = Client::builder()
         .timeout(Duration::from_secs(20))
         .build()
