@@ -251,18 +251,27 @@ impl Tables {
         }
     }
 
-    /// Names of every table (directories under `datasets/` with a transaction log), sorted.
-    pub async fn names(&self) -> Result<Vec<String>> {
+    /// Directories under `datasets/` with a valid dataset name, sorted: one listing, however many datasets
+    /// there are. A directory left without a transaction log (a deletion cut short) is among them; opening
+    /// it finds no table.
+    pub async fn directory_names(&self) -> Result<Vec<String>> {
         let listing = self
             .store
             .list_with_delimiter(Some(&Path::from(DATASETS_PREFIX)))
             .await?;
-        let candidates: Vec<String> = listing
+        let mut names: Vec<String> = listing
             .common_prefixes
             .iter()
             .filter_map(|p| p.filename().map(str::to_owned))
             .filter(|n| validate_name(n).is_ok())
             .collect();
+        names.sort();
+        Ok(names)
+    }
+
+    /// Names of every table (directories under `datasets/` with a transaction log), sorted.
+    pub async fn names(&self) -> Result<Vec<String>> {
+        let candidates = self.directory_names().await?;
         let checks = futures::stream::iter(candidates)
             .map(|n| async move { self.exists(&n).await.map(|e| e.then_some(n)) })
             .buffer_unordered(8)

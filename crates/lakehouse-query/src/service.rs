@@ -104,7 +104,9 @@ impl Query {
             config = config.with_target_partitions(p.max(1));
         }
         let ctx = SessionContext::new_with_config_rt(config, self.runtime.clone());
-        let names = self.tables.names().await?;
+        // Only `SHOW TABLES` and information_schema read this list; checking each directory for a log
+        // would cost one more listing per dataset on every query.
+        let names = self.tables.directory_names().await?;
         let catalog = ctx
             .catalog(CATALOG)
             .ok_or_else(|| Error::BadRequest("the default catalog is missing".into()))?;
@@ -198,7 +200,7 @@ impl QueryApi for Query {
 
     async fn health(&self) -> ServiceHealth {
         // Planning needs the dataset listing; a listing is what can fail.
-        match self.tables.names().await {
+        match self.tables.directory_names().await {
             Ok(_) => ServiceHealth::ok("local"),
             Err(e) => ServiceHealth::down("local", format!("cannot list datasets: {e}")),
         }
