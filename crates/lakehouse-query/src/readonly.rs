@@ -91,7 +91,7 @@ mod tests {
             "UPDATE t SET a = 1",
             "DELETE FROM t",
             "DROP TABLE t",
-            "COPY (SELECT 1) TO '/tmp/x.csv'",
+            "COPY (SELECT 1) TO 'x.csv'",
             "SET datafusion.execution.batch_size = 1",
             "EXPLAIN INSERT INTO t VALUES (1)",
             "ALTER TABLE t ADD COLUMN b INT",

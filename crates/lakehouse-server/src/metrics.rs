@@ -200,29 +200,22 @@ impl Collector for ReadAtScrape {
         for reading in (self.read)() {
             match reading.value {
                 ReadingValue::Counter(v) => {
-                    let metric = ConstCounter::new(v);
-                    let out = encoder.encode_descriptor(
-                        reading.name,
-                        reading.help,
-                        None,
-                        metric.metric_type(),
-                    )?;
-                    metric.encode(out)?;
+                    encode_one(&mut encoder, &reading, &ConstCounter::new(v))?
                 }
-                ReadingValue::Gauge(v) => {
-                    let metric = ConstGauge::new(v);
-                    let out = encoder.encode_descriptor(
-                        reading.name,
-                        reading.help,
-                        None,
-                        metric.metric_type(),
-                    )?;
-                    metric.encode(out)?;
-                }
+                ReadingValue::Gauge(v) => encode_one(&mut encoder, &reading, &ConstGauge::new(v))?,
             }
         }
         Ok(())
     }
+}
+
+fn encode_one(
+    encoder: &mut DescriptorEncoder,
+    reading: &Reading,
+    metric: &impl EncodeMetric,
+) -> Result<(), std::fmt::Error> {
+    let out = encoder.encode_descriptor(reading.name, reading.help, None, metric.metric_type())?;
+    metric.encode(out)
 }
 
 /// `GET /metrics`.

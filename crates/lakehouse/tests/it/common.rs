@@ -61,6 +61,17 @@ pub(crate) async fn spawn_on(
     }
 }
 
+/// GETs `url` and reads the body as JSON (for answers a test inspects whatever their status).
+pub(crate) async fn get_json(http: &reqwest::Client, url: String) -> Value {
+    http.get(url)
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("JSON body")
+}
+
 /// Asserts the response is the JSON error body with `code`, and returns the message.
 pub(crate) async fn expect_error(response: reqwest::Response, status: u16, code: &str) -> String {
     assert_eq!(

@@ -4,7 +4,7 @@
 use reqwest::Client;
 use serde_json::{Value, json};
 
-use crate::common::{Backend, expect_error, on_both_backends, server, server_on};
+use crate::common::{Backend, expect_error, get_json, on_both_backends, server, server_on};
 
 const WORKERS: &str = "worker_id,name,state,rate,active,available_from\n\
 w-1,Ana,TX,25.5,true,2025-01-13\n\
@@ -54,13 +54,7 @@ async fn scalar(http: &Client, base: &str, statement: &str) -> Value {
 }
 
 async fn datasets(http: &Client, base: &str) -> Value {
-    http.get(format!("{base}/v1/catalog/datasets"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    get_json(http, format!("{base}/v1/catalog/datasets")).await
 }
 
 on_both_backends!(
@@ -178,14 +172,7 @@ async fn ingest_then_sql_round_trip(backend: Backend) {
         .map(|d| d["name"].clone())
         .collect();
     assert_eq!(names, [json!("placements"), json!("workers")]);
-    let manifest: Value = http
-        .get(format!("{base}/v1/catalog/datasets/workers"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let manifest: Value = get_json(&http, format!("{base}/v1/catalog/datasets/workers")).await;
     assert_eq!(
         (manifest["version"].clone(), manifest["rows"].clone()),
         (json!(0), json!(3))
@@ -239,14 +226,7 @@ async fn csv_oddities_and_malformed_input() {
     assert!(message.contains("line 3"), "{message}");
     let nothing = ingest(&http, base, "odd", "mode=append", "").await;
     expect_error(nothing, 422, "unprocessable_content").await;
-    let manifest: Value = http
-        .get(format!("{base}/v1/catalog/datasets/odd"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let manifest: Value = get_json(&http, format!("{base}/v1/catalog/datasets/odd")).await;
     assert_eq!(manifest["version"], 0, "a failed ingest leaves no version");
     let wrong_type = http
         .post(format!("{base}/v1/ingest/odd"))
@@ -364,14 +344,11 @@ async fn idempotent_replays_and_a_restart_keep_their_answers(backend: Backend) {
         scalar(&http, &base, "SELECT count(*) FROM \"workers@v0\"").await,
         json!(3)
     );
-    let v0: Value = http
-        .get(format!("{base}/v1/catalog/datasets/workers/versions/0"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v0: Value = get_json(
+        &http,
+        format!("{base}/v1/catalog/datasets/workers/versions/0"),
+    )
+    .await;
     assert_eq!(
         (v0["version"].clone(), v0["rows"].clone()),
         (json!(0), json!(3))
@@ -398,7 +375,7 @@ async fn sql_is_read_only_and_time_limited() {
         "UPDATE workers SET rate = 0",
         "DELETE FROM workers",
         "DROP TABLE workers",
-        "COPY (SELECT 1) TO '/tmp/out.csv'",
+        "COPY (SELECT 1) TO 'out.csv'",
         "SET datafusion.execution.batch_size = 1",
         "TRUNCATE TABLE workers",
     ] {

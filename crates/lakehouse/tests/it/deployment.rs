@@ -5,7 +5,7 @@ use std::time::Duration;
 use reqwest::Client;
 use serde_json::Value;
 
-use crate::common::{expect_error, server};
+use crate::common::{expect_error, get_json, server};
 
 #[tokio::test]
 async fn a_gateway_serves_the_storage_api_of_a_separate_storaged() {
@@ -87,27 +87,13 @@ async fn a_gateway_serves_the_storage_api_of_a_separate_storaged() {
     assert!(!storaged.data_dir().join("split/a.txt").exists());
 
     // The gateway's health reports storaged as remote.
-    let health: Value = http
-        .get(format!("{}/health", gateway.url()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health: Value = get_json(&http, format!("{}/health", gateway.url())).await;
     // storaged is remote and up; the other services, not started in this test, are reported down.
     assert_eq!(health["services"]["storaged"]["status"], "ok", "{health}");
     assert_eq!(health["services"]["storaged"]["location"], storaged.url());
 
     // storaged alone serves only its own routes.
-    let health: Value = http
-        .get(format!("{}/health", storaged.url()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health: Value = get_json(&http, format!("{}/health", storaged.url())).await;
     assert_eq!(health["services"]["storaged"]["location"], "local");
 }
 
@@ -137,14 +123,7 @@ async fn a_gateway_whose_storaged_is_down_answers_503_and_reports_it() {
     )
     .await;
     assert!(message.contains("storaged"), "{message}");
-    let health: Value = http
-        .get(format!("{}/health", gateway.url()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health: Value = get_json(&http, format!("{}/health", gateway.url())).await;
     assert_eq!(health["status"], "degraded");
     assert_eq!(health["services"]["storaged"]["status"], "down");
 }

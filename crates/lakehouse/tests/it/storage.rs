@@ -6,7 +6,7 @@ use futures::StreamExt;
 use reqwest::Client;
 use serde_json::Value;
 
-use crate::common::{Backend, expect_error, on_both_backends, server_on};
+use crate::common::{Backend, expect_error, get_json, on_both_backends, server_on};
 
 on_both_backends!(
     every_verb_round_trips,
@@ -239,14 +239,7 @@ async fn concurrency_cap_answers_503_with_retry_after(backend: Backend) {
     // Wait until both are in flight.
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     loop {
-        let health: Value = http
-            .get(format!("{}/health", server.url()))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let health: Value = get_json(&http, format!("{}/health", server.url())).await;
         if health["services"]["storaged"]["details"]["transfers_in_flight"] == 2 {
             break;
         }

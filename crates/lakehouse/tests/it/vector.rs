@@ -8,7 +8,9 @@ use rand::{Rng, SeedableRng};
 use reqwest::Client;
 use serde_json::{Value, json};
 
-use crate::common::{Backend, expect_error, on_both_backends, server, server_on, spawn_on};
+use crate::common::{
+    Backend, expect_error, get_json, on_both_backends, server, server_on, spawn_on,
+};
 
 fn index_url(base: &str, name: &str) -> String {
     format!("{base}/v1/vectors/index/{name}")
@@ -155,14 +157,7 @@ async fn vector_routes_follow_the_spec(backend: Backend) {
     );
     expect_error(http.delete(&odd).send().await.unwrap(), 404, "not_found").await;
 
-    let listed: Value = http
-        .get(format!("{base}/v1/vectors/index"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed: Value = get_json(&http, format!("{base}/v1/vectors/index")).await;
     assert_eq!(listed["indexes"][0]["count"], 2);
     assert!(listed["indexes"][0]["persisted_at"].is_string(), "{listed}");
     assert_eq!(
@@ -338,14 +333,7 @@ async fn kill_9_suite(backend: Backend) {
         server.log()
     );
 
-    let info: Value = http
-        .get(format!("{base}/v1/vectors/index/crash"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let info: Value = get_json(&http, format!("{base}/v1/vectors/index/crash")).await;
     let count = info["count"].as_u64().unwrap() as usize;
     assert_eq!(count, expected.len(), "count after restart (seed {seed})");
     // And the index still takes writes.
