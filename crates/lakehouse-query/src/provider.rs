@@ -10,8 +10,13 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use datafusion::catalog::{SchemaProvider, TableProvider};
 use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::execution::session_state::SessionState;
+use lakehouse_catalog::tables::DATASETS_PREFIX;
 use lakehouse_catalog::{Error as CatalogError, Tables};
+use object_store::path::Path;
+
+use crate::files::FileTable;
 
 /// The schema provider of one query.
 #[derive(Debug)]
@@ -19,16 +24,24 @@ pub struct DatasetSchema {
     tables: Tables,
     names: Vec<String>,
     scan: Arc<SessionState>,
+    runtime: Arc<RuntimeEnv>,
     opened: Mutex<HashMap<String, Arc<dyn TableProvider>>>,
 }
 
 impl DatasetSchema {
-    /// A provider over `tables`, listing `names`; scans follow `scan`'s Parquet settings.
-    pub fn new(tables: Tables, names: Vec<String>, scan: Arc<SessionState>) -> Self {
+    /// A provider over `tables`, listing `names`; scans follow `scan`'s Parquet settings and read footers
+    /// through `runtime`'s cache.
+    pub fn new(
+        tables: Tables,
+        names: Vec<String>,
+        scan: Arc<SessionState>,
+        runtime: Arc<RuntimeEnv>,
+    ) -> Self {
         DatasetSchema {
             tables,
             names,
             scan,
+            runtime,
             opened: Mutex::new(HashMap::new()),
         }
     }
@@ -73,11 +86,22 @@ impl SchemaProvider for DatasetSchema {
             }
             Err(e) => return Err(DataFusionError::External(Box::new(e))),
         };
-        let provider: Arc<dyn TableProvider> = table
-            .table_provider()
-            .with_session(Arc::clone(&self.scan))
-            .await
-            .map_err(|e| DataFusionError::External(Box::new(e)))?;
+        let prefix = Path::from_iter([DATASETS_PREFIX, dataset]);
+        let view_types = self
+            .scan
+            .config_options()
+            .execution
+            .parquet
+            .schema_force_view_types;
+        let plain = FileTable::plain(&table, &prefix, view_types, &self.runtime).await?;
+        let provider: Arc<dyn TableProvider> = match plain {
+            Some(files) => Arc::new(files),
+            None => table
+                .table_provider()
+                .with_session(Arc::clone(&self.scan))
+                .await
+                .map_err(|e| DataFusionError::External(Box::new(e)))?,
+        };
         if let Ok(mut opened) = self.opened.lock() {
             opened.insert(name.to_owned(), provider.clone());
         }

@@ -116,6 +116,7 @@ impl Query {
                 self.tables.clone(),
                 names,
                 Arc::clone(&self.scan),
+                self.runtime.clone(),
             )),
         )?;
         Ok(ctx)

@@ -61,6 +61,7 @@ on_both_backends!(
     ingest_then_sql_round_trip,
     idempotent_replays_and_a_restart_keep_their_answers,
     queries_follow_appends_and_a_recreated_dataset,
+    repeated_long_text_reads_as_a_dictionary_and_answers_as_text,
 );
 
 async fn ingest_then_sql_round_trip(backend: Backend) {
@@ -515,4 +516,115 @@ async fn queries_follow_appends_and_a_recreated_dataset(backend: Backend) {
         scalar(&http, base, "SELECT sum(hours) FROM crew").await,
         json!(63)
     );
+}
+
+/// A text column of a few long values repeated over many rows is read as a dictionary (a function over it
+/// then runs once per distinct value); every answer must be the same as for any text column, including
+/// over a second version whose file holds other values, in every response encoding.
+async fn repeated_long_text_reads_as_a_dictionary_and_answers_as_text(backend: Backend) {
+    let (server, _s3) = server_on(backend, &[]).await;
+    let (http, base) = (Client::new(), server.url());
+    const NOTES: [&str; 3] = [
+        "Holiday OVERTIME approved by site lead",
+        "no lunch break, \"paid\" per agreement",
+        "",
+    ];
+    let mut body = String::from("sheet,shift,note\n");
+    for i in 0..3000 {
+        let note = NOTES[i % 3].replace('"', "\"\"");
+        let shift = if i % 2 == 0 { "day" } else { "night" };
+        body.push_str(&format!("{i},{shift},\"{note}\"\n"));
+    }
+    ingest_ok(&http, base, "sheets", "mode=create", &body).await;
+
+    let types = rows(
+        &http,
+        base,
+        "SELECT column_name, data_type FROM information_schema.columns \
+         WHERE table_name = 'sheets' ORDER BY column_name",
+    )
+    .await;
+    assert_eq!(
+        types,
+        vec![
+            json!(["note", "Dictionary(Int32, Utf8)"]),
+            json!(["sheet", "Int64"]),
+            json!(["shift", "Utf8View"]),
+        ]
+    );
+    let overtime = "SELECT count(*) FROM sheets WHERE lower(note) LIKE '%overtime%'";
+    assert_eq!(scalar(&http, base, overtime).await, json!(1000));
+    assert_eq!(
+        rows(
+            &http,
+            base,
+            "SELECT note, count(*) FROM sheets GROUP BY note ORDER BY note NULLS FIRST"
+        )
+        .await,
+        vec![
+            json!([null, 1000]),
+            json!(["Holiday OVERTIME approved by site lead", 1000]),
+            json!(["no lunch break, \"paid\" per agreement", 1000]),
+        ]
+    );
+
+    // A second file with values the first one's dictionary does not hold.
+    ingest_ok(
+        &http,
+        base,
+        "sheets",
+        "mode=append",
+        "sheet,shift,note\n3000,day,unplanned overtime at the north gate\n3001,night,\n",
+    )
+    .await;
+    assert_eq!(scalar(&http, base, overtime).await, json!(1001));
+    let statement =
+        json!({"sql": "SELECT sheet, note FROM sheets WHERE sheet IN (1, 3000) ORDER BY sheet"});
+    let body: Value = http
+        .post(format!("{base}/v1/sql"))
+        .json(&statement)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        body["columns"],
+        json!([{"name": "sheet", "type": "int64"}, {"name": "note", "type": "string"}])
+    );
+    assert_eq!(
+        body["rows"],
+        json!([
+            [1, "no lunch break, \"paid\" per agreement"],
+            [3000, "unplanned overtime at the north gate"]
+        ])
+    );
+    let csv = http
+        .post(format!("{base}/v1/sql"))
+        .header("accept", "text/csv")
+        .json(&statement)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        csv,
+        "sheet,note\n1,\"no lunch break, \"\"paid\"\" per agreement\"\n3000,unplanned overtime at the north gate\n"
+    );
+    let arrow = http
+        .post(format!("{base}/v1/sql"))
+        .header("accept", "application/vnd.apache.arrow.stream")
+        .json(&statement)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let result = lakehouse_api::QueryResult::from_ipc(&arrow, false, 0).unwrap();
+    let decoded = serde_json::to_value(result.to_sql_response().unwrap().rows).unwrap();
+    assert_eq!(decoded, body["rows"]);
 }
