@@ -3,10 +3,14 @@
 //! ```text
 //! vectors/<index>/meta.json                                   name, dim, metric, incarnation (written first)
 //! vectors/<index>/<incarnation>/segments/<seq>.seg            one per acknowledged batch, PutMode::Create
-//! vectors/<index>/<incarnation>/snapshots/<seq>/graph.usearch the HNSW graph with its vectors
+//! vectors/<index>/<incarnation>/snapshots/<seq>/graph.hnsw    the HNSW graph with its vectors
 //! vectors/<index>/<incarnation>/snapshots/<seq>/entries.bin   ids, keys, metadata
 //! vectors/<index>/<incarnation>/snapshots/<seq>/manifest.json sizes and checksums of the two (written last)
 //! ```
+//!
+//! Snapshots written while indexes were usearch graphs hold `graph.usearch` instead of `graph.hnsw`; they
+//! still load ([`Hnsw::load_usearch`] reads every vector back into a new graph), and the next snapshot is
+//! written in the new format.
 //!
 //! A snapshot at `seq` covers segments `1..=seq`. Only a snapshot whose manifest exists and whose files match
 //! it is ever loaded, so a crash while writing one leaves something readers skip. The incarnation (random,
@@ -31,7 +35,9 @@ use crate::index::IndexState;
 
 /// The root of every index.
 pub const ROOT: &str = "vectors";
-const GRAPH_FILE: &str = "graph.usearch";
+const GRAPH_FILE: &str = "graph.hnsw";
+/// The graph file of snapshots written by the usearch-based index.
+const LEGACY_GRAPH_FILE: &str = "graph.usearch";
 const ENTRIES_FILE: &str = "entries.bin";
 const MANIFEST_FILE: &str = "manifest.json";
 
@@ -357,8 +363,15 @@ async fn load_one_snapshot(
             manifest.seq
         )));
     }
+    let has = |name: &str| manifest.files.iter().any(|f| f.name == name);
+    let legacy = !has(GRAPH_FILE) && has(LEGACY_GRAPH_FILE);
+    let graph_file = if legacy {
+        LEGACY_GRAPH_FILE
+    } else {
+        GRAPH_FILE
+    };
     let mut contents = Vec::new();
-    for name in [GRAPH_FILE, ENTRIES_FILE] {
+    for name in [graph_file, ENTRIES_FILE] {
         let file = manifest
             .files
             .iter()
@@ -385,7 +398,12 @@ async fn load_one_snapshot(
         let [(_, graph), (_, entries)] = <[_; 2]>::try_from(contents)
             .map_err(|_| Error::Corrupt(format!("snapshot {seq} is incomplete")))?;
         let (next_key, records) = codec::decode_entries(&entries)?;
-        let hnsw = Hnsw::load(&graph, dim, metric, params)?;
+        let hnsw = if legacy {
+            let keys: Vec<u64> = records.iter().map(|r| r.key).collect();
+            Hnsw::load_usearch(&graph, &keys, dim, metric, params)?
+        } else {
+            Hnsw::load(&graph, dim, metric, params)?
+        };
         if hnsw.len() != records.len() {
             return Err(Error::Corrupt(format!(
                 "snapshot {seq}: the graph holds {} vectors, the entry table {}",
@@ -420,7 +438,7 @@ pub async fn compact(store: &Arc<dyn ObjectStore>, meta: &IndexMeta, latest: u64
         .filter(|seq| *seq < fallback || (*seq > fallback && *seq < latest))
     {
         delete_quietly(store, &meta.snapshot_file(seq, MANIFEST_FILE)).await?;
-        for file in [GRAPH_FILE, ENTRIES_FILE] {
+        for file in [GRAPH_FILE, LEGACY_GRAPH_FILE, ENTRIES_FILE] {
             delete_quietly(store, &meta.snapshot_file(seq, file)).await?;
         }
     }
