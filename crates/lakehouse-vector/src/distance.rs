@@ -1,7 +1,7 @@
 //! Distance kernels for the graph: f32 dot product and squared Euclidean distance.
 //!
-//! The graph walk spends most of its time here, so the kernel is picked once per index: AVX2 with FMA when
-//! the CPU has them (checked at run time), else a portable loop written with eight independent
+//! The graph walk spends most of its time here, so the kernel is picked once per index: AVX-512F or AVX2
+//! with FMA when the CPU has them (checked at run time), else a portable loop written with eight independent
 //! accumulators so the compiler can keep them in vector registers. The distances are the HNSW library
 //! definitions the rest of the crate uses (see [`crate::exact`]): `1 − a·b` for inner product (and for
 //! cosine over unit vectors), the squared L2 distance, and the full cosine distance for graphs that store
@@ -46,6 +46,14 @@ impl Kernel {
 
     /// The fastest implementation this CPU runs, and the instruction set it uses.
     pub(crate) fn select(self) -> (DistanceFn, &'static str) {
+        #[cfg(target_arch = "x86_64")]
+        if std::is_x86_feature_detected!("avx512f") {
+            return match self {
+                Kernel::Ip => (avx512::ip_distance, "avx512f"),
+                Kernel::L2 => (avx512::l2_distance, "avx512f"),
+                Kernel::Cos => (cos_distance, "portable"),
+            };
+        }
         #[cfg(target_arch = "x86_64")]
         if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
             return match self {
@@ -221,6 +229,91 @@ mod avx2 {
         }
         let total = _mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]));
         let mut result = sum8(total);
+        for k in i..n {
+            let d = a[k] - b[k];
+            result += d * d;
+        }
+        result
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code)]
+mod avx512 {
+    use core::arch::x86_64::*;
+
+    /// `1 − a·b` on AVX-512F. Only handed out by [`super::Kernel::select`] after it checked the feature.
+    pub(super) fn ip_distance(a: &[f32], b: &[f32]) -> f32 {
+        // SAFETY: reachable only through `Kernel::select`, which returns it only when the running CPU
+        // reports AVX-512F.
+        1.0 - unsafe { dot(a, b) }
+    }
+
+    /// Squared L2 on AVX-512F; the same guarantee as [`ip_distance`].
+    pub(super) fn l2_distance(a: &[f32], b: &[f32]) -> f32 {
+        // SAFETY: as in `ip_distance`: only selected on CPUs with AVX-512F.
+        unsafe { l2(a, b) }
+    }
+
+    #[target_feature(enable = "avx512f")]
+    fn dot(a: &[f32], b: &[f32]) -> f32 {
+        let n = a.len().min(b.len());
+        let (pa, pb) = (a.as_ptr(), b.as_ptr());
+        let mut acc = [_mm512_setzero_ps(); 2];
+        let mut i = 0;
+        // SAFETY (all loads below): each reads 16 floats at offset i with i + 16 <= n, inside both
+        // slices; unaligned loads have no alignment requirement.
+        while i + 32 <= n {
+            for (j, sum) in acc.iter_mut().enumerate() {
+                let (x, y) = unsafe {
+                    (
+                        _mm512_loadu_ps(pa.add(i + 16 * j)),
+                        _mm512_loadu_ps(pb.add(i + 16 * j)),
+                    )
+                };
+                *sum = _mm512_fmadd_ps(x, y, *sum);
+            }
+            i += 32;
+        }
+        while i + 16 <= n {
+            let (x, y) = unsafe { (_mm512_loadu_ps(pa.add(i)), _mm512_loadu_ps(pb.add(i))) };
+            acc[0] = _mm512_fmadd_ps(x, y, acc[0]);
+            i += 16;
+        }
+        let mut result = _mm512_reduce_add_ps(_mm512_add_ps(acc[0], acc[1]));
+        for k in i..n {
+            result += a[k] * b[k];
+        }
+        result
+    }
+
+    #[target_feature(enable = "avx512f")]
+    fn l2(a: &[f32], b: &[f32]) -> f32 {
+        let n = a.len().min(b.len());
+        let (pa, pb) = (a.as_ptr(), b.as_ptr());
+        let mut acc = [_mm512_setzero_ps(); 2];
+        let mut i = 0;
+        // SAFETY (all loads below): as in `dot`, every 16-float load lies inside both slices.
+        while i + 32 <= n {
+            for (j, sum) in acc.iter_mut().enumerate() {
+                let (x, y) = unsafe {
+                    (
+                        _mm512_loadu_ps(pa.add(i + 16 * j)),
+                        _mm512_loadu_ps(pb.add(i + 16 * j)),
+                    )
+                };
+                let d = _mm512_sub_ps(x, y);
+                *sum = _mm512_fmadd_ps(d, d, *sum);
+            }
+            i += 32;
+        }
+        while i + 16 <= n {
+            let (x, y) = unsafe { (_mm512_loadu_ps(pa.add(i)), _mm512_loadu_ps(pb.add(i))) };
+            let d = _mm512_sub_ps(x, y);
+            acc[0] = _mm512_fmadd_ps(d, d, acc[0]);
+            i += 16;
+        }
+        let mut result = _mm512_reduce_add_ps(_mm512_add_ps(acc[0], acc[1]));
         for k in i..n {
             let d = a[k] - b[k];
             result += d * d;

@@ -51,8 +51,9 @@ const MAX_LEVEL: usize = 24;
 pub(crate) const MAX_CONNECTIVITY: usize = 1024;
 /// Mutexes the link lists are striped over during a parallel insert.
 const LOCK_STRIPES: usize = 1024;
-/// Cache lines of a vector prefetched ahead of its distance computation.
-const PREFETCH_LINES: usize = 4;
+/// Cache lines of a vector prefetched ahead of its distance computation (the hardware streams the rest;
+/// between 4 and all 24 lines of a 384-float vector measured alike).
+const PREFETCH_LINES: usize = 8;
 
 /// One 64-byte cache line of node data.
 #[repr(C, align(64))]
@@ -74,6 +75,7 @@ struct Layout {
     /// Block size (a whole number of cache lines).
     block: usize,
     distance: DistanceFn,
+    prefetch_lines: usize,
 }
 
 impl Layout {
@@ -88,6 +90,7 @@ impl Layout {
             vector_at,
             block,
             distance,
+            prefetch_lines: PREFETCH_LINES,
         }
     }
 
@@ -206,9 +209,14 @@ trait View {
         (self.layout().distance)(query, self.vector(id))
     }
 
+    /// The start of a node's level-0 block (its link count and links), for prefetching.
+    fn block_ptr(&self, id: u32) -> *const u32;
+
     fn prefetch_vector(&self, id: u32) {
         let p = self.vector_ptr(id);
-        let lines = (self.layout().dim * 4).div_ceil(64).min(PREFETCH_LINES);
+        let lines = (self.layout().dim * 4)
+            .div_ceil(64)
+            .min(self.layout().prefetch_lines);
         for line in 0..lines {
             prefetch(p.wrapping_add(line * LINE_WORDS));
         }
@@ -286,6 +294,9 @@ fn search_layer<V: View>(
             if scratch.results.len() < ef || distance < bound {
                 let item = Item { distance, id: n };
                 scratch.candidates.push(Near(item));
+                if let Some(next) = scratch.candidates.peek() {
+                    prefetch(view.block_ptr(next.0.id));
+                }
                 if accept(n) {
                     scratch.results.push(Far(item));
                     if scratch.results.len() > ef {
@@ -419,6 +430,9 @@ impl View for Frozen<'_> {
     }
     fn vector_ptr(&self, id: u32) -> *const f32 {
         self.0.vector(id).as_ptr()
+    }
+    fn block_ptr(&self, id: u32) -> *const u32 {
+        self.0.words().as_ptr().wrapping_add(self.0.block(id))
     }
 }
 
@@ -644,10 +658,13 @@ impl Graph {
 
     /// Inserts `(key, vector)` pairs (vectors already in the form the graph compares), on up to `threads`
     /// threads. Keys must be new; nothing is changed when any is not or a vector has the wrong length.
+    /// `prepare` copies each vector into its block (scaling it on the way if the graph stores a derived
+    /// form), so the batch is never copied whole.
     pub(crate) fn insert(
         &mut self,
         items: &[(u64, &[f32])],
         threads: usize,
+        prepare: fn(&[f32], &mut [f32]),
     ) -> Result<(), GraphError> {
         let mut seen = std::collections::HashSet::with_capacity(items.len());
         for (key, vector) in items {
@@ -680,7 +697,7 @@ impl Graph {
                 Some(id) => (id, self.levels[id as usize] as usize),
                 None => (self.allocate(), self.next_level()),
             };
-            self.place(id, *key, vector, level);
+            self.place(id, *key, vector, level, prepare);
             ids.push(id);
         }
         self.link(&ids, threads)
@@ -701,7 +718,14 @@ impl Graph {
     }
 
     /// Writes a new node's key, vector and level into its (unlinked) slot, with empty lists.
-    fn place(&mut self, id: u32, key: u64, vector: &[f32], level: usize) {
+    fn place(
+        &mut self,
+        id: u32,
+        key: u64,
+        vector: &[f32],
+        level: usize,
+        prepare: fn(&[f32], &mut [f32]),
+    ) {
         let slot = id as usize;
         let at = self.block(id);
         let (vector_at, dim) = (self.layout.vector_at, self.layout.dim);
@@ -709,7 +733,7 @@ impl Graph {
         words[at] = 0;
         let stored: &mut [f32] =
             bytemuck::cast_slice_mut(&mut words[at + vector_at..at + vector_at + dim]);
-        stored.copy_from_slice(vector);
+        prepare(vector, stored);
         let stride = self.layout.stride();
         if level > self.upper_room[slot] as usize {
             self.upper_at[slot] = self.upper.len();
@@ -1089,6 +1113,10 @@ impl View for Builder<'_> {
     fn vector_ptr(&self, id: u32) -> *const f32 {
         let at = id as usize * self.layout.block + self.layout.vector_at;
         self.words.wrapping_add(at).cast::<f32>()
+    }
+
+    fn block_ptr(&self, id: u32) -> *const u32 {
+        self.words.wrapping_add(id as usize * self.layout.block)
     }
 }
 

@@ -217,7 +217,7 @@ impl Hnsw {
                 .zip(buffer.chunks_exact(dim.max(1)))
                 .collect();
             graph
-                .insert(&items, Self::INSERT_THREADS)
+                .insert(&items, Self::INSERT_THREADS, copy)
                 .map_err(|e| Error::Corrupt(format!("usearch snapshot: {e}")))?;
         }
         Ok(Hnsw {
@@ -268,21 +268,9 @@ impl Hnsw {
     /// Inserts many vectors under keys not in the index, on [`Hnsw::INSERT_THREADS`] threads when there
     /// are enough of them.
     pub fn add_many(&mut self, items: &[(u64, &[f32])]) -> Result<()> {
-        let scaled: Vec<Vec<f32>>;
-        let stored: Vec<(u64, &[f32])>;
-        let items = if self.unit {
-            scaled = items.iter().map(|(_, v)| unit(v)).collect();
-            stored = items
-                .iter()
-                .zip(&scaled)
-                .map(|((k, _), v)| (*k, v.as_slice()))
-                .collect();
-            &stored
-        } else {
-            items
-        };
+        let prepare = if self.unit { scale_to_unit } else { copy };
         self.graph
-            .insert(items, Self::INSERT_THREADS)
+            .insert(items, Self::INSERT_THREADS, prepare)
             .map_err(graph_error("inserting vectors"))
     }
 
@@ -377,14 +365,25 @@ pub fn norm(vector: &[f32]) -> f32 {
 /// The vector scaled to unit length (validation has refused all-zero vectors for cosine indexes; one that
 /// still arrives is kept as it is rather than turned into NaNs).
 fn unit(vector: &[f32]) -> Vec<f32> {
+    let mut out = vec![0.0; vector.len()];
+    scale_to_unit(vector, &mut out);
+    out
+}
+
+/// Writes `vector` scaled to unit length into `out` (of the same length); see [`unit`].
+fn scale_to_unit(vector: &[f32], out: &mut [f32]) {
     let length = f64::from(norm(vector));
     if length == 0.0 || !length.is_finite() {
-        return vector.to_vec();
+        out.copy_from_slice(vector);
+        return;
     }
-    vector
-        .iter()
-        .map(|x| (f64::from(*x) / length) as f32)
-        .collect()
+    for (o, x) in out.iter_mut().zip(vector) {
+        *o = (f64::from(*x) / length) as f32;
+    }
+}
+
+fn copy(vector: &[f32], out: &mut [f32]) {
+    out.copy_from_slice(vector);
 }
 
 #[cfg(test)]
