@@ -493,6 +493,30 @@ impl Graph {
         self.slots
     }
 
+    /// Live nodes no walk from the entry point can reach (for tests).
+    #[cfg(test)]
+    pub(crate) fn unreachable(&self) -> usize {
+        if self.entry == NONE {
+            return self.len();
+        }
+        let mut seen = vec![false; self.slots];
+        let mut stack = vec![self.entry];
+        seen[self.entry as usize] = true;
+        while let Some(id) = stack.pop() {
+            for level in 0..=self.levels[id as usize] as usize {
+                for &n in self.links(id, level) {
+                    if !seen[n as usize] {
+                        seen[n as usize] = true;
+                        stack.push(n);
+                    }
+                }
+            }
+        }
+        (0..self.slots)
+            .filter(|&id| self.state[id] == LIVE && !seen[id])
+            .count()
+    }
+
     /// Live nodes.
     pub(crate) fn len(&self) -> usize {
         self.slot_of.len()
@@ -682,7 +706,7 @@ impl Graph {
             return Ok(());
         }
         if self.deleted > 0 && self.deleted * 4 >= self.len() {
-            self.consolidate();
+            self.consolidate(threads);
         }
         let new_slots = items.len().saturating_sub(self.free.len());
         if self.slots.saturating_add(new_slots) >= NONE as usize {
@@ -786,14 +810,92 @@ impl Graph {
     }
 
     /// Unlinks deleted nodes and frees their slots (see the module docs).
-    pub(crate) fn consolidate(&mut self) {
+    pub(crate) fn consolidate(&mut self, threads: usize) {
         if self.deleted == 0 {
             return;
         }
+        // New lists are computed from the current ones on `threads` threads (reading only: a live node's
+        // new list depends on its own list and on deleted nodes' lists, which no repair changes), then
+        // written.
+        let threads = if self.slots < 4096 {
+            1
+        } else {
+            threads.clamp(1, 64)
+        };
+        let chunk = self.slots.div_ceil(threads).max(1);
+        let this = &*self;
+        let repairs: Vec<Vec<(u32, usize, Vec<u32>)>> = if threads == 1 {
+            vec![self.repairs(0..self.slots as u32)]
+        } else {
+            std::thread::scope(|scope| {
+                let workers: Vec<_> = (0..self.slots)
+                    .step_by(chunk)
+                    .map(|start| {
+                        let end = (start + chunk).min(this.slots);
+                        scope.spawn(move || this.repairs(start as u32..end as u32))
+                    })
+                    .collect();
+                workers
+                    .into_iter()
+                    .map(|w| w.join().unwrap_or_default())
+                    .collect()
+            })
+        };
+        // A repair thread that panicked leaves its nodes' lists as they were, still pointing at deleted
+        // nodes; those nodes must then stay deleted rather than be freed.
+        let mut repaired = vec![false; self.slots];
+        for (id, level, ids) in repairs.into_iter().flatten() {
+            self.set_links(id, level, &ids);
+            repaired[id as usize] = true;
+        }
+        let unrepaired = (0..self.slots as u32).any(|id| {
+            self.state[id as usize] == LIVE
+                && !repaired[id as usize]
+                && (0..=self.levels[id as usize] as usize).any(|l| {
+                    self.links(id, l)
+                        .iter()
+                        .any(|&n| self.state[n as usize] != LIVE)
+                })
+        });
+        if unrepaired {
+            return;
+        }
+        for id in 0..self.slots as u32 {
+            if self.state[id as usize] == DELETED {
+                self.state[id as usize] = FREE;
+                self.set_links(id, 0, &[]);
+                self.free.push(id);
+            }
+        }
+        self.deleted = 0;
+        if self.entry != NONE && self.state[self.entry as usize] != LIVE {
+            let best = (0..self.slots as u32)
+                .filter(|&id| self.state[id as usize] == LIVE)
+                .max_by_key(|&id| (self.levels[id as usize], std::cmp::Reverse(id)));
+            match best {
+                Some(id) => {
+                    self.entry = id;
+                    self.max_level = self.levels[id as usize] as usize;
+                }
+                None => {
+                    self.entry = NONE;
+                    self.max_level = 0;
+                }
+            }
+        }
+        // Reused slots are taken from the end of the free list; hand out low slot numbers first.
+        self.free.sort_unstable_by(|a, b| b.cmp(a));
+    }
+
+    /// The new link lists of the live nodes in `range` that link to deleted ones: their live neighbours
+    /// plus the deleted neighbours' live neighbours, all of them when they fit, else picked by the
+    /// heuristic.
+    fn repairs(&self, range: std::ops::Range<u32>) -> Vec<(u32, usize, Vec<u32>)> {
         let distance = self.layout.distance;
+        let mut out = Vec::new();
         let mut candidates: Vec<Item> = Vec::new();
         let mut seen: Vec<u32> = Vec::new();
-        for id in 0..self.slots as u32 {
+        for id in range {
             if self.state[id as usize] != LIVE {
                 continue;
             }
@@ -825,41 +927,16 @@ impl Graph {
                     }
                 }
                 candidates.sort_unstable_by(Item::order);
-                let kept = select(
-                    distance,
-                    |n| self.vector(n),
-                    &candidates,
-                    self.layout.capacity(level),
-                );
-                let ids: Vec<u32> = kept.iter().map(|i| i.id).collect();
-                self.set_links(id, level, &ids);
+                let cap = self.layout.capacity(level);
+                let kept = if candidates.len() <= cap {
+                    candidates.clone()
+                } else {
+                    select(distance, |n| self.vector(n), &candidates, cap)
+                };
+                out.push((id, level, kept.iter().map(|i| i.id).collect()));
             }
         }
-        for id in 0..self.slots as u32 {
-            if self.state[id as usize] == DELETED {
-                self.state[id as usize] = FREE;
-                self.set_links(id, 0, &[]);
-                self.free.push(id);
-            }
-        }
-        self.deleted = 0;
-        if self.entry != NONE && self.state[self.entry as usize] != LIVE {
-            let best = (0..self.slots as u32)
-                .filter(|&id| self.state[id as usize] == LIVE)
-                .max_by_key(|&id| (self.levels[id as usize], std::cmp::Reverse(id)));
-            match best {
-                Some(id) => {
-                    self.entry = id;
-                    self.max_level = self.levels[id as usize] as usize;
-                }
-                None => {
-                    self.entry = NONE;
-                    self.max_level = 0;
-                }
-            }
-        }
-        // Reused slots are taken from the end of the free list; hand out low slot numbers first.
-        self.free.sort_unstable_by(|a, b| b.cmp(a));
+        out
     }
 
     /// Memory held by the graph: blocks, upper lists, per-slot arrays, the key map and search scratch.
@@ -1036,11 +1113,7 @@ impl<'a> Builder<'a> {
             if chosen.is_empty() && current.id != id {
                 chosen.push(current);
             }
-            let ids: Vec<u32> = chosen.iter().map(|c| c.id).collect();
-            {
-                let _guard = self.lock(id);
-                self.write_locked(id, l, &ids);
-            }
+            self.set_own_links(id, query, l, &chosen, &mut buf);
             for neighbour in &chosen {
                 self.connect(neighbour.id, id, neighbour.distance, l, &mut buf);
             }
@@ -1051,6 +1124,38 @@ impl<'a> Builder<'a> {
         if let Some(mut top) = raise {
             *top = (id, level);
         }
+    }
+
+    /// Writes a new node's list at `level`. Another thread may already have linked its own new node into
+    /// this one (it can reach it through the levels above, or start from it); those links are kept, with
+    /// the heuristic choosing among all of them if they do not fit, rather than overwritten and lost.
+    fn set_own_links(
+        &self,
+        id: u32,
+        query: &[f32],
+        level: usize,
+        chosen: &[Item],
+        buf: &mut Vec<u32>,
+    ) {
+        let _guard = self.lock(id);
+        self.read_locked(id, level, buf);
+        let mut merged: Vec<Item> = chosen.to_vec();
+        for &n in buf.iter() {
+            if n != id && !merged.iter().any(|m| m.id == n) {
+                merged.push(Item {
+                    distance: self.distance(query, n),
+                    id: n,
+                });
+            }
+        }
+        let cap = self.layout.capacity(level);
+        if merged.len() > cap {
+            merged.sort_unstable_by(Item::order);
+            merged = select(self.layout.distance, |n| self.vector(n), &merged, cap);
+        }
+        buf.clear();
+        buf.extend(merged.iter().map(|m| m.id));
+        self.write_locked(id, level, buf);
     }
 
     /// Adds the link `node → new` at `level`, shrinking `node`'s list with the heuristic when full.

@@ -478,6 +478,30 @@ mod tests {
     }
 
     #[test]
+    fn parallel_inserts_and_consolidation_leave_no_node_unreachable() {
+        for seed in 0..4u64 {
+            let data = clustered(3_000, 16, 100 + seed);
+            let mut hnsw = build(&data, Metric::Cosine);
+            assert_eq!(hnsw.graph.unreachable(), 0, "seed {seed}");
+            for key in (0..3_000).filter(|k| k % 3 != 0) {
+                hnsw.remove(key).expect("remove");
+            }
+            let extra = clustered(500, 16, 200 + seed);
+            let items: Vec<(u64, &[f32])> = extra
+                .iter()
+                .enumerate()
+                .map(|(i, v)| (10_000 + i as u64, v.as_slice()))
+                .collect();
+            hnsw.add_many(&items).expect("add");
+            assert_eq!(
+                hnsw.graph.unreachable(),
+                0,
+                "seed {seed}, after consolidation"
+            );
+        }
+    }
+
+    #[test]
     fn cosine_indexes_store_unit_vectors_and_keep_cosine_distances() {
         let data = vectors();
         let hnsw = build(&data, Metric::Cosine);

@@ -463,4 +463,133 @@ mod tests {
         assert_eq!(seq_of("00000000000000000042.seg#3"), None);
         assert_eq!(seq_of("42.seg"), None);
     }
+
+    /// A snapshot written by the usearch-based index (unit vectors under the inner-product metric, the
+    /// graph in `graph.usearch`) loads into the new graph with every vector intact, and the next snapshot
+    /// is written in the new format.
+    #[tokio::test]
+    async fn usearch_snapshots_load_into_the_new_graph() {
+        use lakehouse_types::vector::Metadata;
+        use usearch::{Index, IndexOptions, MetricKind, ScalarKind};
+
+        let store: Arc<dyn ObjectStore> = Arc::new(object_store::memory::InMemory::new());
+        let meta = IndexMeta {
+            format: 1,
+            name: "legacy".into(),
+            dim: 8,
+            metric: Metric::Cosine,
+            created_at: Utc::now(),
+            incarnation: "i1".into(),
+            connectivity: 16,
+        };
+        let originals: Vec<Vec<f32>> = (0..300u32)
+            .map(|i| {
+                (0..8u32)
+                    .map(|j| ((i * 31 + j * 7) % 17) as f32 - 8.5)
+                    .collect()
+            })
+            .collect();
+        let norms: Vec<f32> = originals.iter().map(|v| crate::hnsw::norm(v)).collect();
+        let units: Vec<Vec<f32>> = originals
+            .iter()
+            .zip(&norms)
+            .map(|(v, n)| {
+                v.iter()
+                    .map(|x| (f64::from(*x) / f64::from(*n)) as f32)
+                    .collect()
+            })
+            .collect();
+        let legacy = Index::new(&IndexOptions {
+            dimensions: 8,
+            metric: MetricKind::IP,
+            quantization: ScalarKind::F32,
+            connectivity: 16,
+            expansion_add: 128,
+            expansion_search: 64,
+            multi: false,
+        })
+        .expect("index");
+        legacy.reserve(units.len()).expect("reserve");
+        for (key, v) in units.iter().enumerate() {
+            legacy.add(key as u64 + 1, v).expect("add");
+        }
+        let mut graph = vec![0u8; legacy.serialized_length()];
+        legacy.save_to_buffer(&mut graph).expect("save");
+        let metadata = Metadata::new();
+        let ids: Vec<String> = (0..units.len()).map(|i| format!("item-{i}")).collect();
+        let entries = codec::encode_entries(
+            units.len() as u64 + 1,
+            ids.iter()
+                .zip(&norms)
+                .enumerate()
+                .map(|(i, (id, norm))| (i as u64 + 1, id.as_str(), &metadata, *norm)),
+        )
+        .expect("entries");
+        let mut files = Vec::new();
+        for (name, bytes) in [(LEGACY_GRAPH_FILE, graph), (ENTRIES_FILE, entries)] {
+            files.push(SnapshotFile {
+                name: name.to_owned(),
+                size: bytes.len() as u64,
+                checksum: codec::checksum(&bytes),
+            });
+            store
+                .put(&meta.snapshot_file(7, name), PutPayload::from(bytes))
+                .await
+                .expect("put");
+        }
+        let manifest = SnapshotManifest {
+            format: 1,
+            seq: 7,
+            created_at: Utc::now(),
+            count: units.len(),
+            files,
+        };
+        store
+            .put(
+                &meta.snapshot_file(7, MANIFEST_FILE),
+                PutPayload::from(serde_json::to_vec(&manifest).expect("json")),
+            )
+            .await
+            .expect("put");
+
+        let loaded = load_snapshot(&store, &meta, HnswParams::default())
+            .await
+            .expect("load")
+            .expect("a snapshot");
+        assert_eq!(loaded.seq, 7);
+        let state = loaded.state;
+        assert_eq!(state.len(), units.len());
+        assert!(state.hnsw().stores_unit_vectors());
+        let mut stored = vec![0.0; 8];
+        for (i, v) in units.iter().enumerate() {
+            assert!(state.hnsw().get(i as u64 + 1, &mut stored));
+            assert_eq!(&stored, v);
+            let restored = state.vector(i as u64 + 1).expect("vector");
+            for (a, b) in restored.iter().zip(&originals[i]) {
+                assert!((a - b).abs() <= 1e-5 * b.abs().max(1.0));
+            }
+        }
+        let hits = state.hnsw().search(&originals[5], 1).expect("search");
+        assert_eq!(hits[0].0, 6);
+
+        // The next snapshot is a graph.hnsw, and it is the one loaded from then on.
+        let data = SnapshotData {
+            seq: 9,
+            count: state.len(),
+            graph: Bytes::from(state.hnsw().save().expect("save")),
+            entries: Bytes::from(
+                codec::encode_entries(state.next_key(), state.entries()).expect("entries"),
+            ),
+        };
+        write_snapshot(&store, &meta, data).await.expect("write");
+        compact(&store, &meta, 9).await.expect("compact");
+        let reloaded = load_snapshot(&store, &meta, HnswParams::default())
+            .await
+            .expect("load")
+            .expect("a snapshot");
+        assert_eq!(reloaded.seq, 9);
+        assert!(store.head(&meta.snapshot_file(9, GRAPH_FILE)).await.is_ok());
+        assert!(reloaded.state.hnsw().get(300, &mut stored));
+        assert_eq!(stored, units[299]);
+    }
 }
