@@ -174,10 +174,9 @@ mod avx2 {
         let (pa, pb) = (a.as_ptr(), b.as_ptr());
         let mut acc = [_mm256_setzero_ps(); 4];
         let mut i = 0;
-        // SAFETY (all loads below): each reads 8 floats at offset i with i + 8 <= n, inside both slices;
-        // unaligned loads have no alignment requirement.
         while i + 32 <= n {
             for (j, sum) in acc.iter_mut().enumerate() {
+                // SAFETY: i + 32 <= n, so the 8 floats at i + 8·j (j < 4) lie inside both slices.
                 let (x, y) = unsafe {
                     (
                         _mm256_loadu_ps(pa.add(i + 8 * j)),
@@ -189,6 +188,7 @@ mod avx2 {
             i += 32;
         }
         while i + 8 <= n {
+            // SAFETY: i + 8 <= n, so the 8 floats at i lie inside both slices.
             let (x, y) = unsafe { (_mm256_loadu_ps(pa.add(i)), _mm256_loadu_ps(pb.add(i))) };
             acc[0] = _mm256_fmadd_ps(x, y, acc[0]);
             i += 8;
@@ -207,9 +207,9 @@ mod avx2 {
         let (pa, pb) = (a.as_ptr(), b.as_ptr());
         let mut acc = [_mm256_setzero_ps(); 4];
         let mut i = 0;
-        // SAFETY (all loads below): as in `dot`, every 8-float load lies inside both slices.
         while i + 32 <= n {
             for (j, sum) in acc.iter_mut().enumerate() {
+                // SAFETY: i + 32 <= n, so the 8 floats at i + 8·j (j < 4) lie inside both slices.
                 let (x, y) = unsafe {
                     (
                         _mm256_loadu_ps(pa.add(i + 8 * j)),
@@ -222,6 +222,7 @@ mod avx2 {
             i += 32;
         }
         while i + 8 <= n {
+            // SAFETY: i + 8 <= n, so the 8 floats at i lie inside both slices.
             let (x, y) = unsafe { (_mm256_loadu_ps(pa.add(i)), _mm256_loadu_ps(pb.add(i))) };
             let d = _mm256_sub_ps(x, y);
             acc[0] = _mm256_fmadd_ps(d, d, acc[0]);
@@ -261,10 +262,9 @@ mod avx512 {
         let (pa, pb) = (a.as_ptr(), b.as_ptr());
         let mut acc = [_mm512_setzero_ps(); 2];
         let mut i = 0;
-        // SAFETY (all loads below): each reads 16 floats at offset i with i + 16 <= n, inside both
-        // slices; unaligned loads have no alignment requirement.
         while i + 32 <= n {
             for (j, sum) in acc.iter_mut().enumerate() {
+                // SAFETY: i + 32 <= n, so the 16 floats at i + 16·j (j < 2) lie inside both slices.
                 let (x, y) = unsafe {
                     (
                         _mm512_loadu_ps(pa.add(i + 16 * j)),
@@ -276,6 +276,7 @@ mod avx512 {
             i += 32;
         }
         while i + 16 <= n {
+            // SAFETY: i + 16 <= n, so the 16 floats at i lie inside both slices.
             let (x, y) = unsafe { (_mm512_loadu_ps(pa.add(i)), _mm512_loadu_ps(pb.add(i))) };
             acc[0] = _mm512_fmadd_ps(x, y, acc[0]);
             i += 16;
@@ -293,9 +294,9 @@ mod avx512 {
         let (pa, pb) = (a.as_ptr(), b.as_ptr());
         let mut acc = [_mm512_setzero_ps(); 2];
         let mut i = 0;
-        // SAFETY (all loads below): as in `dot`, every 16-float load lies inside both slices.
         while i + 32 <= n {
             for (j, sum) in acc.iter_mut().enumerate() {
+                // SAFETY: i + 32 <= n, so the 16 floats at i + 16·j (j < 2) lie inside both slices.
                 let (x, y) = unsafe {
                     (
                         _mm512_loadu_ps(pa.add(i + 16 * j)),
@@ -308,6 +309,7 @@ mod avx512 {
             i += 32;
         }
         while i + 16 <= n {
+            // SAFETY: i + 16 <= n, so the 16 floats at i lie inside both slices.
             let (x, y) = unsafe { (_mm512_loadu_ps(pa.add(i)), _mm512_loadu_ps(pb.add(i))) };
             let d = _mm512_sub_ps(x, y);
             acc[0] = _mm512_fmadd_ps(d, d, acc[0]);
