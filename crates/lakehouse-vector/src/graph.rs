@@ -600,7 +600,12 @@ impl Graph {
             .saturating_add(more)
             .saturating_sub(self.free.len());
         let lines = wanted.saturating_mul(self.layout.block / LINE_WORDS);
-        self.lines.reserve(lines.saturating_sub(self.lines.len()));
+        if lines > self.lines.capacity() {
+            // The block array is nearly all of the memory: grow it by a quarter at a time rather than
+            // doubling (a batch at a time still copies it only O(1) times per item on average).
+            let more = (lines - self.lines.len()).max(self.lines.len() / 4);
+            self.lines.reserve_exact(more);
+        }
         self.keys.reserve(wanted.saturating_sub(self.keys.len()));
         self.upper_at
             .reserve(wanted.saturating_sub(self.upper_at.len()));
