@@ -16,7 +16,8 @@
 //! them. A batch insert (`&mut self`) runs on several threads that share the graph through a [`Builder`],
 //! which guards every link list with a lock (striped over a fixed set of mutexes; no thread ever holds two
 //! of them) and the entry point with another, as hnswlib does. Vectors are written before the threads
-//! start and are never written while they run.
+//! start and are never written while they run. A new node's own list is merged with whatever links other
+//! threads added to it before it was written, never overwritten (see [`Builder::set_own_links`]).
 //!
 //! # Deletes
 //!

@@ -1,4 +1,4 @@
-//! One HNSW index: the graph of [`crate::graph`] (which holds the vectors, once, as f32: exact search reads
+//! One HNSW index: the graph of the private `graph` module (which holds the vectors, once, as f32: exact search reads
 //! back exactly what was added) behind a safe, crate-facing API.
 //!
 //! A cosine index stores unit vectors and compares them by inner product: for unit vectors the two
@@ -275,7 +275,7 @@ impl Hnsw {
     }
 
     /// Removes a key; whether it was there. Its node stays in the graph (walked through, never returned)
-    /// until consolidation frees the slot (see [`crate::graph`]).
+    /// until consolidation frees the slot (see the `graph` module).
     pub fn remove(&mut self, key: u64) -> Result<bool> {
         Ok(self.graph.remove(key))
     }
@@ -370,7 +370,7 @@ fn unit(vector: &[f32]) -> Vec<f32> {
     out
 }
 
-/// Writes `vector` scaled to unit length into `out` (of the same length); see [`unit`].
+/// Writes `vector` scaled to unit length into `out` (of the same length); see `unit`.
 fn scale_to_unit(vector: &[f32], out: &mut [f32]) {
     let length = f64::from(norm(vector));
     if length == 0.0 || !length.is_finite() {
