@@ -139,7 +139,8 @@ impl Hnsw {
 
     /// An index rebuilt from a usearch snapshot (the format indexes were saved in before this graph):
     /// every key in `keys` (the snapshot's entry table) has its vector read back and inserted into a new
-    /// graph, in the form it was stored (unit vectors, or originals under the cosine kernel).
+    /// graph, in the form it was stored (unit vectors, or originals under the cosine kernel), in `keys`
+    /// order on one thread, so the same inputs always give the same graph.
     pub fn load_usearch(
         bytes: &[u8],
         keys: &[u64],
@@ -216,8 +217,10 @@ impl Hnsw {
                 .copied()
                 .zip(buffer.chunks_exact(dim.max(1)))
                 .collect();
+            // One thread, so the rebuilt graph is the same whoever rebuilds it (see persist's
+            // conversion of such snapshots).
             graph
-                .insert(&items, Self::INSERT_THREADS, copy)
+                .insert(&items, 1, copy)
                 .map_err(|e| Error::Corrupt(format!("usearch snapshot: {e}")))?;
         }
         Ok(Hnsw {
@@ -826,6 +829,9 @@ mod tests {
             hits += found.iter().filter(|k| truth.contains(k)).count();
         }
         assert!(hits as f64 / 1_000.0 >= 0.95);
+        // Rebuilt the same way every time (two instances converting one snapshot write the same bytes).
+        let twice = Hnsw::load_usearch(&bytes, &keys, 16, Metric::Cosine, params).expect("load");
+        assert_eq!(twice.save().expect("save"), hnsw.save().expect("save"));
         let ip = Hnsw::load_usearch(&bytes, &keys, 16, Metric::Ip, params).expect("load as ip");
         assert!(!ip.stores_unit_vectors());
     }

@@ -9,8 +9,8 @@
 //! ```
 //!
 //! Snapshots written while indexes were usearch graphs hold `graph.usearch` instead of `graph.hnsw`; they
-//! still load ([`Hnsw::load_usearch`] reads every vector back into a new graph), and the next snapshot is
-//! written in the new format.
+//! still load ([`Hnsw::load_usearch`] reads every vector back into a new graph), and the first load
+//! rewrites the snapshot in place in the new format (see `convert_legacy_snapshot`).
 //!
 //! A snapshot at `seq` covers segments `1..=seq`. Only a snapshot whose manifest exists and whose files match
 //! it is ever loaded, so a crash while writing one leaves something readers skip. The incarnation (random,
@@ -386,40 +386,109 @@ async fn load_one_snapshot(
         contents.push((file, bytes));
     }
     let (dim, metric) = (meta.dim, meta.metric);
-    let state = tokio::task::spawn_blocking(move || -> Result<IndexState> {
-        for (file, bytes) in &contents {
-            if bytes.len() as u64 != file.size || codec::checksum(bytes) != file.checksum {
+    let (state, converted) =
+        tokio::task::spawn_blocking(move || -> Result<(IndexState, Option<Bytes>)> {
+            for (file, bytes) in &contents {
+                if bytes.len() as u64 != file.size || codec::checksum(bytes) != file.checksum {
+                    return Err(Error::Corrupt(format!(
+                        "snapshot {seq}: {} is torn or damaged",
+                        file.name
+                    )));
+                }
+            }
+            let [(_, graph), (_, entries)] = <[_; 2]>::try_from(contents)
+                .map_err(|_| Error::Corrupt(format!("snapshot {seq} is incomplete")))?;
+            let (next_key, records) = codec::decode_entries(&entries)?;
+            let hnsw = if legacy {
+                let keys: Vec<u64> = records.iter().map(|r| r.key).collect();
+                Hnsw::load_usearch(&graph, &keys, dim, metric, params)?
+            } else {
+                Hnsw::load(&graph, dim, metric, params)?
+            };
+            if hnsw.len() != records.len() {
                 return Err(Error::Corrupt(format!(
-                    "snapshot {seq}: {} is torn or damaged",
-                    file.name
+                    "snapshot {seq}: the graph holds {} vectors, the entry table {}",
+                    hnsw.len(),
+                    records.len()
                 )));
             }
+            let converted = if legacy {
+                Some(Bytes::from(hnsw.save()?))
+            } else {
+                None
+            };
+            Ok((
+                IndexState::from_snapshot(hnsw, next_key, records),
+                converted,
+            ))
+        })
+        .await
+        .map_err(|e| Error::Task(e.to_string()))??;
+    if let Some(graph) = converted {
+        // Converted once, so later loads read the new format instead of rebuilding the graph each time.
+        if let Err(e) = convert_legacy_snapshot(store, meta, &manifest, graph).await {
+            tracing::warn!(index = %meta.name, seq, error = %e, "could not rewrite a usearch snapshot in the new graph format; it is read again next time");
         }
-        let [(_, graph), (_, entries)] = <[_; 2]>::try_from(contents)
-            .map_err(|_| Error::Corrupt(format!("snapshot {seq} is incomplete")))?;
-        let (next_key, records) = codec::decode_entries(&entries)?;
-        let hnsw = if legacy {
-            let keys: Vec<u64> = records.iter().map(|r| r.key).collect();
-            Hnsw::load_usearch(&graph, &keys, dim, metric, params)?
-        } else {
-            Hnsw::load(&graph, dim, metric, params)?
-        };
-        if hnsw.len() != records.len() {
-            return Err(Error::Corrupt(format!(
-                "snapshot {seq}: the graph holds {} vectors, the entry table {}",
-                hnsw.len(),
-                records.len()
-            )));
-        }
-        Ok(IndexState::from_snapshot(hnsw, next_key, records))
-    })
-    .await
-    .map_err(|e| Error::Task(e.to_string()))??;
+    }
     Ok(LoadedSnapshot {
         state,
         seq,
         created_at: manifest.created_at,
     })
+}
+
+/// Adds `graph.hnsw` (the graph rebuilt from the snapshot's `graph.usearch`, at the same sequence number)
+/// to a usearch snapshot, then points its manifest at it and deletes `graph.usearch`. The entry table is
+/// left as it is. Each step leaves a readable snapshot: until the manifest is replaced (one atomic PUT) it
+/// still names the usearch graph, which is deleted only after. The rebuilt graph is built on one thread,
+/// so it is the same bytes whichever instance converts the snapshot, and two converting at once agree.
+async fn convert_legacy_snapshot(
+    store: &Arc<dyn ObjectStore>,
+    meta: &IndexMeta,
+    manifest: &SnapshotManifest,
+    graph: Bytes,
+) -> Result<()> {
+    let seq = manifest.seq;
+    let size = graph.len() as u64;
+    let checksum = {
+        let graph = graph.clone();
+        tokio::task::spawn_blocking(move || codec::checksum(&graph))
+            .await
+            .map_err(|e| Error::Task(e.to_string()))?
+    };
+    store
+        .put(
+            &meta.snapshot_file(seq, GRAPH_FILE),
+            PutPayload::from(graph),
+        )
+        .await?;
+    let mut files: Vec<SnapshotFile> = manifest
+        .files
+        .iter()
+        .filter(|f| f.name != LEGACY_GRAPH_FILE)
+        .cloned()
+        .collect();
+    files.insert(
+        0,
+        SnapshotFile {
+            name: GRAPH_FILE.to_owned(),
+            size,
+            checksum,
+        },
+    );
+    let rewritten = SnapshotManifest {
+        files,
+        ..manifest.clone()
+    };
+    let json = serde_json::to_vec_pretty(&rewritten)
+        .map_err(|e| Error::Corrupt(format!("snapshot manifest does not serialise: {e}")))?;
+    store
+        .put(
+            &meta.snapshot_file(seq, MANIFEST_FILE),
+            PutPayload::from(json),
+        )
+        .await?;
+    delete_quietly(store, &meta.snapshot_file(seq, LEGACY_GRAPH_FILE)).await
 }
 
 /// Folds old history away once snapshot `latest` is complete: keeps it and the complete snapshot before it
@@ -571,6 +640,32 @@ mod tests {
         }
         let hits = state.hnsw().search(&originals[5], 1).expect("search");
         assert_eq!(hits[0].0, 6);
+
+        // Loading converted the snapshot in place: same sequence number, the new graph file, no usearch
+        // file, and the next load reads the new format with the same vectors and answers.
+        assert!(store.head(&meta.snapshot_file(7, GRAPH_FILE)).await.is_ok());
+        assert!(
+            store
+                .head(&meta.snapshot_file(7, LEGACY_GRAPH_FILE))
+                .await
+                .is_err()
+        );
+        let again = load_snapshot(&store, &meta, HnswParams::default())
+            .await
+            .expect("load")
+            .expect("a snapshot");
+        assert_eq!(again.seq, 7);
+        assert!(again.state.hnsw().stores_unit_vectors());
+        for (i, v) in units.iter().enumerate() {
+            assert!(again.state.hnsw().get(i as u64 + 1, &mut stored));
+            assert_eq!(&stored, v);
+        }
+        for q in originals.iter().step_by(10) {
+            assert_eq!(
+                again.state.hnsw().search(q, 5).expect("search"),
+                state.hnsw().search(q, 5).expect("search")
+            );
+        }
 
         // The next snapshot is a graph.hnsw, and it is the one loaded from then on.
         let data = SnapshotData {
