@@ -8,7 +8,8 @@ Usage:
 
 Same data (base.npy, queries.npy), same exact top-10 (truth.npy), same graph parameters (M = 16,
 ef_construction = 128, cosine), build on 2 threads, queries timed on 1 thread, one query per call as a
-service sees them.
+service sees them; like the Rust benchmark, each ef setting is timed over PASSES passes and the fastest
+is reported (the machine is shared).
 """
 
 import sys
@@ -18,6 +19,7 @@ import hnswlib
 import numpy as np
 
 K = 10
+PASSES = 3
 
 
 def main() -> None:
@@ -42,9 +44,11 @@ def main() -> None:
         index.set_ef(ef)
         for q in queries[:50]:
             index.knn_query(q, k=K)
-        started = time.perf_counter()
-        found = [index.knn_query(q, k=K)[0][0] for q in queries]
-        elapsed = time.perf_counter() - started
+        elapsed = float("inf")
+        for _ in range(PASSES):
+            started = time.perf_counter()
+            found = [index.knn_query(q, k=K)[0][0] for q in queries]
+            elapsed = min(elapsed, time.perf_counter() - started)
         hits = sum(len(set(f.tolist()) & set(t.tolist())) for f, t in zip(found, truth))
         recall = hits / (len(queries) * K)
         qps = len(queries) / elapsed

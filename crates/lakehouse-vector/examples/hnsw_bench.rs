@@ -21,6 +21,8 @@ use rand::{Rng, SeedableRng};
 const DIM: usize = 384;
 const QUERIES: usize = 1_000;
 const K: usize = 10;
+/// Timed passes per ef setting; the fastest is reported.
+const PASSES: usize = 3;
 
 /// Clustered data shaped like sentence embeddings: many topics of uneven size and spread.
 fn generate(n: usize, seed: u64) -> Vec<Vec<f32>> {
@@ -163,27 +165,32 @@ async fn main() {
     println!("ef_search  recall@10  QPS (1 thread)  mean latency");
     for ef in [10, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512] {
         hnsw.set_expansion_search(ef);
-        // Warm up caches, then time one pass over all queries on this thread.
+        // Warm up caches, then time PASSES passes over all queries on this thread and keep the fastest
+        // (the machine is shared: the fastest pass is the one least disturbed by others).
         for q in queries.iter().take(50) {
             hnsw.search(q, K).expect("search");
         }
-        let started = Instant::now();
-        let found: Vec<Vec<u64>> = queries
-            .iter()
-            .map(|q| {
-                hnsw.search(q, K)
-                    .expect("search")
-                    .into_iter()
-                    .map(|h| h.0)
-                    .collect()
-            })
-            .collect();
-        let elapsed = started.elapsed();
+        let mut fastest = Duration::MAX;
+        let mut found: Vec<Vec<u64>> = Vec::new();
+        for _ in 0..PASSES {
+            let started = Instant::now();
+            found = queries
+                .iter()
+                .map(|q| {
+                    hnsw.search(q, K)
+                        .expect("search")
+                        .into_iter()
+                        .map(|h| h.0)
+                        .collect()
+                })
+                .collect();
+            fastest = fastest.min(started.elapsed());
+        }
         println!(
             "{ef:>9}  {:>9.4}  {:>14.0}  {:>9.1} µs",
             recall(&found, &truth),
-            QUERIES as f64 / elapsed.as_secs_f64(),
-            elapsed.as_secs_f64() * 1e6 / QUERIES as f64
+            QUERIES as f64 / fastest.as_secs_f64(),
+            fastest.as_secs_f64() * 1e6 / QUERIES as f64
         );
     }
     drop(hnsw);

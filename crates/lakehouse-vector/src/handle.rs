@@ -61,7 +61,7 @@ pub struct IndexHandle {
     pub meta: IndexMeta,
     state: RwLock<IndexState>,
     writer: tokio::sync::Mutex<Writer>,
-    /// Bounds concurrent searches to the per-thread slots usearch has reserved.
+    /// Bounds concurrent searches (each holds its own scratch memory while it runs).
     pub search_slots: tokio::sync::Semaphore,
     snapshotting: AtomicBool,
     dropped: AtomicBool,

@@ -1,18 +1,21 @@
-//! A thin, safe wrapper over one usearch HNSW index.
+//! One HNSW index: the graph of the private `graph` module (which holds the vectors, once, as f32: exact search reads
+//! back exactly what was added) behind a safe, crate-facing API.
 //!
-//! Vectors are stored once, as f32 inside usearch (no quantisation, so exact search reads back exactly what
-//! was added). usearch hands each concurrent caller a per-thread scratch slot; [`Hnsw::THREAD_SLOTS`] slots
-//! are reserved and the service never runs more searches at once than that.
-//!
-//! A cosine index stores unit vectors under usearch's inner-product metric: for unit vectors the two
+//! A cosine index stores unit vectors and compares them by inner product: for unit vectors the two
 //! distances are equal (1 − a·b), and the inner-product kernel computes one dot product per distance where
-//! the cosine kernel also recomputes both norms — the cost that dominates a graph walk. Vectors are scaled
+//! a cosine kernel also recomputes both norms — the cost that dominates a graph walk. Vectors are scaled
 //! once on insert and queries once per search; callers keep the norm if they need the original back.
+//!
+//! Snapshots are written in the graph's own format ([`Hnsw::save`]). Indexes used to be usearch graphs;
+//! [`Hnsw::load_usearch`] reads such a snapshot back, vector by vector, into a new graph.
 
 use lakehouse_types::vector::Metric;
 use usearch::{Index, IndexOptions, MetricKind, ScalarKind};
 
+use crate::distance::Kernel;
 use crate::error::{Error, Result};
+use crate::exact::TopK;
+use crate::graph::{Graph, GraphError, MAX_CONNECTIVITY};
 
 /// Graph construction and search parameters (`[vector.hnsw]`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
@@ -37,152 +40,211 @@ impl Default for HnswParams {
 }
 
 /// One HNSW graph with its vectors.
+#[derive(Debug)]
 pub struct Hnsw {
-    index: Index,
+    graph: Graph,
     metric: Metric,
     dim: usize,
-    /// Removed slots usearch keeps and reuses; counted so capacity covers them.
-    tombstones: usize,
     /// Whether vectors are stored scaled to unit length (cosine indexes; see the module docs).
     unit: bool,
 }
 
-impl std::fmt::Debug for Hnsw {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Hnsw")
-            .field("metric", &self.metric)
-            .field("dim", &self.dim)
-            .field("size", &self.index.size())
-            .field("capacity", &self.index.capacity())
-            .finish()
-    }
+fn corrupt<E: std::fmt::Display>(context: &str) -> impl Fn(E) -> Error + '_ {
+    move |e| Error::Corrupt(format!("usearch snapshot: {context}: {e}"))
 }
 
-/// usearch reports failures as C++ exceptions; only their message is kept.
-fn index_error<E: std::fmt::Display>(context: &str) -> impl Fn(E) -> Error + '_ {
+fn graph_error(context: &str) -> impl Fn(GraphError) -> Error + '_ {
     move |e| Error::Index(format!("{context}: {e}"))
 }
 
-fn kind(metric: Metric) -> MetricKind {
+/// The kernel a new index of this metric uses.
+fn kernel(metric: Metric) -> Kernel {
     match metric {
-        Metric::Cosine | Metric::Ip => MetricKind::IP,
-        Metric::L2 => MetricKind::L2sq,
+        Metric::Cosine | Metric::Ip => Kernel::Ip,
+        Metric::L2 => Kernel::L2,
     }
 }
 
-fn options(dim: usize, kind: MetricKind, params: HnswParams) -> IndexOptions {
-    IndexOptions {
-        dimensions: dim,
-        metric: kind,
-        quantization: ScalarKind::F32,
-        connectivity: params.connectivity,
-        expansion_add: params.expansion_add,
-        expansion_search: params.expansion_search,
-        multi: false,
+/// Whether a graph stored with `kernel` can serve an index of `metric`, and if so whether it holds unit
+/// vectors. Graphs written before cosine indexes stored unit vectors hold the original vectors under the
+/// cosine kernel; they keep it (the distances are the same, only slower to compute).
+fn stored_form(metric: Metric, kernel: Kernel) -> Option<bool> {
+    match (metric, kernel) {
+        (Metric::Cosine, Kernel::Ip) => Some(true),
+        (Metric::Cosine, Kernel::Cos) | (Metric::Ip, Kernel::Ip) | (Metric::L2, Kernel::L2) => {
+            Some(false)
+        }
+        _ => None,
     }
+}
+
+fn check_params(params: HnswParams) -> Result<()> {
+    if !(2..=MAX_CONNECTIVITY).contains(&params.connectivity) {
+        return Err(Error::Index(format!(
+            "connectivity {} is outside 2..={MAX_CONNECTIVITY}",
+            params.connectivity
+        )));
+    }
+    Ok(())
 }
 
 impl Hnsw {
-    /// Concurrent callers usearch is prepared for: searches plus the (serialised) writer's insert threads.
+    /// Concurrent callers the index is sized for: searches plus the writer's insert threads (searches
+    /// never run beside an insert; the bound keeps the pool of per-search scratch memory small).
     pub const THREAD_SLOTS: usize = 34;
     /// Threads one batch insert may use.
     pub const INSERT_THREADS: usize = 2;
 
     /// An empty index.
     pub fn new(dim: usize, metric: Metric, params: HnswParams) -> Result<Self> {
-        let index = Index::new(&options(dim, kind(metric), params))
-            .map_err(index_error("creating the index"))?;
-        let hnsw = Hnsw {
-            index,
+        check_params(params)?;
+        let graph = Graph::new(
+            dim,
+            kernel(metric),
+            params.connectivity,
+            params.expansion_add,
+            params.expansion_search,
+        );
+        Ok(Hnsw {
+            graph,
             metric,
             dim,
-            tombstones: 0,
             unit: metric == Metric::Cosine,
-        };
-        hnsw.reserve(1024)?;
-        Ok(hnsw)
+        })
     }
 
-    /// An index read back from [`Hnsw::save`]'s bytes.
+    /// An index read back from [`Hnsw::save`]'s bytes. Damaged or truncated bytes are
+    /// [`Error::Corrupt`]. The graph keeps the connectivity it was built with; the expansion settings
+    /// come from `params`.
     pub fn load(bytes: &[u8], dim: usize, metric: Metric, params: HnswParams) -> Result<Self> {
-        let header = Index::metadata_from_buffer(bytes)
-            .map_err(index_error("reading the snapshot header"))?;
+        let graph = Graph::load(bytes, dim, params.expansion_add, params.expansion_search)
+            .map_err(|e| Error::Corrupt(format!("graph snapshot: {e}")))?;
+        let unit = stored_form(metric, graph.kernel()).ok_or_else(|| {
+            Error::Corrupt(format!(
+                "graph snapshot was built for another metric than the index's {metric}"
+            ))
+        })?;
+        Ok(Hnsw {
+            graph,
+            metric,
+            dim,
+            unit,
+        })
+    }
+
+    /// Whether `bytes` look like [`Hnsw::save`] output (rather than a usearch snapshot).
+    pub fn is_native(bytes: &[u8]) -> bool {
+        bytes.starts_with(crate::graph::MAGIC)
+    }
+
+    /// An index rebuilt from a usearch snapshot (the format indexes were saved in before this graph):
+    /// every key in `keys` (the snapshot's entry table) has its vector read back and inserted into a new
+    /// graph, in the form it was stored (unit vectors, or originals under the cosine kernel), in `keys`
+    /// order on one thread, so the same inputs always give the same graph.
+    pub fn load_usearch(
+        bytes: &[u8],
+        keys: &[u64],
+        dim: usize,
+        metric: Metric,
+        params: HnswParams,
+    ) -> Result<Self> {
+        let header = Index::metadata_from_buffer(bytes).map_err(corrupt("reading the header"))?;
         if header.dimensions != dim as u64 {
             return Err(Error::Corrupt(format!(
                 "snapshot holds {}-dimensional vectors, the index is {dim}-dimensional",
                 header.dimensions
             )));
         }
-        // Snapshots written before cosine indexes stored unit vectors hold the original vectors under the
-        // cosine kernel; they keep it (the distances are the same, only slower to compute).
-        let stored = header.metric;
-        let legacy_cosine = metric == Metric::Cosine && stored == MetricKind::Cos;
-        if stored != kind(metric) && !legacy_cosine {
-            return Err(Error::Corrupt(format!(
+        let stored = match header.metric {
+            MetricKind::IP => Kernel::Ip,
+            MetricKind::L2sq => Kernel::L2,
+            MetricKind::Cos => Kernel::Cos,
+            _ => {
+                return Err(Error::Corrupt(
+                    "usearch snapshot uses an unsupported metric".to_owned(),
+                ));
+            }
+        };
+        let unit = stored_form(metric, stored).ok_or_else(|| {
+            Error::Corrupt(format!(
                 "snapshot was built for another metric than the index's {metric}"
+            ))
+        })?;
+        let options = IndexOptions {
+            dimensions: dim,
+            metric: header.metric,
+            quantization: ScalarKind::F32,
+            connectivity: params.connectivity,
+            expansion_add: params.expansion_add,
+            expansion_search: params.expansion_search,
+            multi: false,
+        };
+        let legacy = Index::new(&options).map_err(corrupt("opening the index"))?;
+        legacy
+            .load_from_buffer(bytes)
+            .map_err(corrupt("loading the snapshot"))?;
+        if legacy.size() != keys.len() {
+            return Err(Error::Corrupt(format!(
+                "usearch snapshot holds {} vectors, the entry table {}",
+                legacy.size(),
+                keys.len()
             )));
         }
-        let index =
-            Index::new(&options(dim, stored, params)).map_err(index_error("creating the index"))?;
-        index
-            .load_from_buffer(bytes)
-            .map_err(index_error("loading the snapshot"))?;
-        // Loading keeps the header's layout but not our run-time tuning.
-        index.change_expansion_add(params.expansion_add);
-        index.change_expansion_search(params.expansion_search);
-        let tombstones = usize::try_from(header.count_deleted).unwrap_or(usize::MAX);
-        let hnsw = Hnsw {
-            index,
+        check_params(params)?;
+        let mut graph = Graph::new(
+            dim,
+            stored,
+            params.connectivity,
+            params.expansion_add,
+            params.expansion_search,
+        );
+        graph.reserve(keys.len());
+        // Copied out in chunks so the copy never holds more than a slice of the vectors at once.
+        let mut buffer = vec![0.0f32; dim * 4096.min(keys.len().max(1))];
+        for chunk in keys.chunks(4096) {
+            for (key, out) in chunk.iter().zip(buffer.chunks_exact_mut(dim.max(1))) {
+                match legacy.get(*key, out) {
+                    Ok(n) if n > 0 => {}
+                    _ => {
+                        return Err(Error::Corrupt(format!(
+                            "usearch snapshot has no vector for key {key}"
+                        )));
+                    }
+                }
+            }
+            let items: Vec<(u64, &[f32])> = chunk
+                .iter()
+                .copied()
+                .zip(buffer.chunks_exact(dim.max(1)))
+                .collect();
+            // One thread, so the rebuilt graph is the same whoever rebuilds it (see persist's
+            // conversion of such snapshots).
+            graph
+                .insert(&items, 1, copy)
+                .map_err(|e| Error::Corrupt(format!("usearch snapshot: {e}")))?;
+        }
+        Ok(Hnsw {
+            graph,
             metric,
             dim,
-            tombstones,
-            unit: metric == Metric::Cosine && !legacy_cosine,
-        };
-        hnsw.reserve(hnsw.index.size().saturating_add(1024))?;
-        Ok(hnsw)
+            unit,
+        })
     }
 
     /// The whole index (graph and vectors) as bytes.
     pub fn save(&self) -> Result<Vec<u8>> {
-        let mut buffer = vec![0u8; self.index.serialized_length()];
-        self.index
-            .save_to_buffer(&mut buffer)
-            .map_err(index_error("serialising the index"))?;
-        Ok(buffer)
+        Ok(self.graph.save())
     }
 
-    fn reserve(&self, members: usize) -> Result<()> {
-        self.index
-            .reserve_capacity_and_threads(members, Self::THREAD_SLOTS)
-            .map_err(index_error("reserving memory"))
+    /// Makes room for `more` inserts, so they do not reallocate.
+    pub fn ensure_room(&mut self, more: usize) -> Result<()> {
+        self.graph.reserve(more);
+        Ok(())
     }
 
-    /// Makes room for `more` inserts; call before inserting, not while searches run.
-    pub fn ensure_room(&self, more: usize) -> Result<()> {
-        let needed = self
-            .index
-            .size()
-            .saturating_add(self.tombstones)
-            .saturating_add(more);
-        let capacity = self.index.capacity();
-        if needed <= capacity {
-            return Ok(());
-        }
-        self.reserve(needed.max(capacity.saturating_mul(2)))
-    }
-
-    /// Inserts a vector under a key that is not in the index (call [`Hnsw::ensure_room`] first).
-    pub fn add(&self, key: u64, vector: &[f32]) -> Result<()> {
-        let scaled;
-        let stored = if self.unit {
-            scaled = unit(vector);
-            &scaled
-        } else {
-            vector
-        };
-        self.index
-            .add(key, stored)
-            .map_err(index_error("inserting a vector"))
+    /// Inserts a vector under a key that is not in the index.
+    pub fn add(&mut self, key: u64, vector: &[f32]) -> Result<()> {
+        self.add_many(&[(key, vector)])
     }
 
     /// Whether vectors are stored at unit length, so [`Hnsw::get`] returns directions, not the originals.
@@ -191,99 +253,81 @@ impl Hnsw {
     }
 
     /// The query as the graph compares it: scaled to unit length for a cosine index.
-    fn query<'a>(&self, query: &'a [f32]) -> std::borrow::Cow<'a, [f32]> {
-        if self.unit {
+    fn query<'a>(&self, query: &'a [f32]) -> Result<std::borrow::Cow<'a, [f32]>> {
+        if query.len() != self.dim {
+            return Err(Error::Index(format!(
+                "query has {} dimensions, the index {}",
+                query.len(),
+                self.dim
+            )));
+        }
+        Ok(if self.unit {
             std::borrow::Cow::Owned(unit(query))
         } else {
             std::borrow::Cow::Borrowed(query)
-        }
-    }
-
-    /// Inserts many vectors, on [`Hnsw::INSERT_THREADS`] threads when there are enough of them.
-    pub fn add_many(&mut self, items: &[(u64, &[f32])]) -> Result<()> {
-        self.ensure_room(items.len())?;
-        self.tombstones = self.tombstones.saturating_sub(items.len());
-        if items.len() < 64 {
-            return items
-                .iter()
-                .try_for_each(|(key, vector)| self.add(*key, vector));
-        }
-        let chunk = items.len().div_ceil(Self::INSERT_THREADS);
-        let this = &*self;
-        std::thread::scope(|scope| {
-            let workers: Vec<_> = items
-                .chunks(chunk)
-                .map(|part| scope.spawn(move || part.iter().try_for_each(|(k, v)| this.add(*k, v))))
-                .collect();
-            workers.into_iter().try_for_each(|worker| {
-                worker
-                    .join()
-                    .map_err(|_| Error::Task("an insert thread panicked".to_owned()))?
-            })
         })
     }
 
-    /// Removes a key; whether it was there.
+    /// Inserts many vectors under keys not in the index, on [`Hnsw::INSERT_THREADS`] threads when there
+    /// are enough of them.
+    pub fn add_many(&mut self, items: &[(u64, &[f32])]) -> Result<()> {
+        let prepare = if self.unit { scale_to_unit } else { copy };
+        self.graph
+            .insert(items, Self::INSERT_THREADS, prepare)
+            .map_err(graph_error("inserting vectors"))
+    }
+
+    /// Removes a key; whether it was there. Its node stays in the graph (walked through, never returned)
+    /// until consolidation frees the slot (see the `graph` module).
     pub fn remove(&mut self, key: u64) -> Result<bool> {
-        let removed = self
-            .index
-            .remove(key)
-            .map_err(index_error("removing a vector"))?;
-        self.tombstones = self.tombstones.saturating_add(removed);
-        Ok(removed > 0)
+        Ok(self.graph.remove(key))
     }
 
     /// Copies a key's stored vector into `out` (of length `dim`; at unit length when
     /// [`Hnsw::stores_unit_vectors`]); whether the key exists.
     pub fn get(&self, key: u64, out: &mut [f32]) -> bool {
-        matches!(self.index.get(key, out), Ok(n) if n > 0)
+        self.graph.get(key, out)
     }
 
-    /// Approximate search: `(key, distance)`, nearest first.
+    /// Approximate search: `(key, distance)`, nearest first. The candidate list is the expansion setting
+    /// or `k`, whichever is larger.
     pub fn search(&self, query: &[f32], k: usize) -> Result<Vec<(u64, f32)>> {
-        let found = self
-            .index
-            .search(&self.query(query), k)
-            .map_err(index_error("searching"))?;
-        Ok(found.keys.into_iter().zip(found.distances).collect())
+        Ok(self.graph.search(&self.query(query)?, k, |_| true))
     }
 
-    /// Approximate search among the keys `allow` accepts, checked while walking the graph.
+    /// Approximate search among the keys `allow` accepts: rejected nodes are walked through but never
+    /// returned, and the walk goes on until it has `k` hits or has seen every node it can reach.
     pub fn filtered_search(
         &self,
         query: &[f32],
         k: usize,
         allow: impl Fn(u64) -> bool,
     ) -> Result<Vec<(u64, f32)>> {
-        let found = self
-            .index
-            .filtered_search(&self.query(query), k, allow)
-            .map_err(index_error("searching with a filter"))?;
-        Ok(found.keys.into_iter().zip(found.distances).collect())
+        Ok(self.graph.search(&self.query(query)?, k, allow))
     }
 
-    /// Exact search over every vector with usearch's SIMD kernels.
+    /// Exact search over every live vector with the graph's distance kernels.
     pub fn exact_search(&self, query: &[f32], k: usize) -> Result<Vec<(u64, f32)>> {
-        let found = self
-            .index
-            .exact_search(&self.query(query), k)
-            .map_err(index_error("searching exhaustively"))?;
-        Ok(found.keys.into_iter().zip(found.distances).collect())
+        let query = self.query(query)?;
+        let mut top = TopK::new(k);
+        self.graph
+            .scan(&query, |key, distance| top.push(key, distance));
+        Ok(top.into_sorted())
     }
 
     /// Changes ef_search; for benchmarks, which tune it on an index no one else is searching.
     pub fn set_expansion_search(&self, expansion: usize) {
-        self.index.change_expansion_search(expansion);
+        self.graph.set_ef_search(expansion);
     }
 
-    /// The SIMD kernels the distance functions run on (for benchmarks and diagnostics).
+    /// The SIMD instructions the distance kernels run on (for benchmarks and diagnostics).
     pub fn isa(&self) -> String {
-        self.index.hardware_acceleration()
+        self.graph.isa().to_owned()
     }
 
     /// Live vectors.
     pub fn len(&self) -> usize {
-        self.index.size()
+        self.graph.len()
     }
 
     /// Whether the index holds no live vector.
@@ -293,7 +337,7 @@ impl Hnsw {
 
     /// Memory held by the graph and the vectors.
     pub fn memory_bytes(&self) -> usize {
-        self.index.memory_usage()
+        self.graph.memory_bytes()
     }
 
     /// The vector dimension.
@@ -304,6 +348,11 @@ impl Hnsw {
     /// The metric.
     pub fn metric(&self) -> Metric {
         self.metric
+    }
+
+    /// Edges per node the graph was built with.
+    pub fn connectivity(&self) -> usize {
+        self.graph.connectivity()
     }
 }
 
@@ -319,14 +368,25 @@ pub fn norm(vector: &[f32]) -> f32 {
 /// The vector scaled to unit length (validation has refused all-zero vectors for cosine indexes; one that
 /// still arrives is kept as it is rather than turned into NaNs).
 fn unit(vector: &[f32]) -> Vec<f32> {
+    let mut out = vec![0.0; vector.len()];
+    scale_to_unit(vector, &mut out);
+    out
+}
+
+/// Writes `vector` scaled to unit length into `out` (of the same length); see `unit`.
+fn scale_to_unit(vector: &[f32], out: &mut [f32]) {
     let length = f64::from(norm(vector));
     if length == 0.0 || !length.is_finite() {
-        return vector.to_vec();
+        out.copy_from_slice(vector);
+        return;
     }
-    vector
-        .iter()
-        .map(|x| (f64::from(*x) / length) as f32)
-        .collect()
+    for (o, x) in out.iter_mut().zip(vector) {
+        *o = (f64::from(*x) / length) as f32;
+    }
+}
+
+fn copy(vector: &[f32], out: &mut [f32]) {
+    out.copy_from_slice(vector);
 }
 
 #[cfg(test)]
@@ -334,15 +394,20 @@ mod tests {
     use super::*;
     use crate::exact;
 
-    fn vectors() -> Vec<Vec<f32>> {
-        // Distinct directions (a small xorshift), lengths from 0.001 to 1000: a cosine index must not care.
-        let mut state = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = move || {
+    /// A small xorshift generator, uniform in [-0.5, 0.5).
+    fn rng(seed: u64) -> impl FnMut() -> f32 {
+        let mut state = seed | 1;
+        move || {
             state ^= state << 13;
             state ^= state >> 7;
             state ^= state << 17;
             (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5
-        };
+        }
+    }
+
+    fn vectors() -> Vec<Vec<f32>> {
+        // Distinct directions, lengths from 0.001 to 1000: a cosine index must not care.
+        let mut next = rng(0x9e37_79b9_7f4a_7c15);
         (0..200i32)
             .map(|i| {
                 let scale = 10f32.powi(i % 7 - 3);
@@ -351,17 +416,99 @@ mod tests {
             .collect()
     }
 
-    #[test]
-    fn cosine_indexes_store_unit_vectors_and_keep_cosine_distances() {
-        let data = vectors();
-        let mut hnsw = Hnsw::new(8, Metric::Cosine, HnswParams::default()).expect("index");
-        assert!(hnsw.stores_unit_vectors());
+    /// Vectors around 50 random centres.
+    fn clustered(n: usize, dim: usize, seed: u64) -> Vec<Vec<f32>> {
+        let mut next = rng(seed);
+        let centres: Vec<Vec<f32>> = (0..50)
+            .map(|_| (0..dim).map(|_| next() * 4.0).collect())
+            .collect();
+        (0..n)
+            .map(|i| {
+                let c = &centres[(i * 7919) % centres.len()];
+                c.iter().map(|x| x + next()).collect()
+            })
+            .collect()
+    }
+
+    fn build(data: &[Vec<f32>], metric: Metric) -> Hnsw {
+        let mut hnsw = Hnsw::new(data[0].len(), metric, HnswParams::default()).expect("index");
         let items: Vec<(u64, &[f32])> = data
             .iter()
             .enumerate()
             .map(|(i, v)| (i as u64, v.as_slice()))
             .collect();
         hnsw.add_many(&items).expect("add");
+        hnsw
+    }
+
+    fn keys(hits: &[(u64, f32)]) -> Vec<u64> {
+        hits.iter().map(|h| h.0).collect()
+    }
+
+    #[test]
+    fn recall_at_10_against_exact_search_for_every_metric() {
+        // Uniform noise around the centres leaves 32 intrinsic dimensions: hard for any HNSW (usearch
+        // reached 0.92 at ef 64 and 0.98 at ef 128 on this data), so the candidate list is generous.
+        let data = clustered(8_000, 32, 7);
+        let queries = clustered(200, 32, 99);
+        for metric in [Metric::Cosine, Metric::L2, Metric::Ip] {
+            // Inner product is no metric on vectors of different lengths; its users send unit vectors.
+            let data: Vec<Vec<f32>> = if metric == Metric::Ip {
+                data.iter().map(|v| unit(v)).collect()
+            } else {
+                data.clone()
+            };
+            let hnsw = build(&data, metric);
+            hnsw.set_expansion_search(200);
+            let mut hits = 0;
+            for q in &queries {
+                let truth = keys(&hnsw.exact_search(q, 10).expect("exact"));
+                let found = hnsw.search(q, 10).expect("search");
+                assert_eq!(found.len(), 10);
+                hits += found.iter().filter(|h| truth.contains(&h.0)).count();
+                // Distances are the metric's, as exact search reports them.
+                for (key, distance) in &found {
+                    let expected = exact::distance(metric, q, &data[*key as usize]);
+                    assert!(
+                        (distance - expected).abs() < 1e-3 * expected.abs().max(1.0),
+                        "{metric}: {distance} vs {expected}"
+                    );
+                }
+            }
+            let recall = hits as f64 / (queries.len() * 10) as f64;
+            assert!(recall >= 0.95, "{metric}: recall@10 {recall}");
+        }
+    }
+
+    #[test]
+    fn parallel_inserts_and_consolidation_leave_no_node_unreachable() {
+        for seed in 0..4u64 {
+            let data = clustered(3_000, 16, 100 + seed);
+            let mut hnsw = build(&data, Metric::Cosine);
+            assert_eq!(hnsw.graph.unreachable(), 0, "seed {seed}");
+            for key in (0..3_000).filter(|k| k % 3 != 0) {
+                hnsw.remove(key).expect("remove");
+            }
+            let extra = clustered(500, 16, 200 + seed);
+            let items: Vec<(u64, &[f32])> = extra
+                .iter()
+                .enumerate()
+                .map(|(i, v)| (10_000 + i as u64, v.as_slice()))
+                .collect();
+            hnsw.add_many(&items).expect("add");
+            assert_eq!(
+                hnsw.graph.unreachable(),
+                0,
+                "seed {seed}, after consolidation"
+            );
+        }
+    }
+
+    #[test]
+    fn cosine_indexes_store_unit_vectors_and_keep_cosine_distances() {
+        let data = vectors();
+        let hnsw = build(&data, Metric::Cosine);
+        assert!(hnsw.stores_unit_vectors());
 
         let mut stored = vec![0.0; 8];
         assert!(hnsw.get(5, &mut stored));
@@ -381,34 +528,315 @@ mod tests {
     }
 
     #[test]
-    fn snapshots_of_the_cosine_kernel_still_load() {
-        let data = vectors();
+    fn k_above_the_expansion_setting_still_returns_k() {
+        let data = clustered(2_000, 16, 3);
+        let hnsw = build(&data, Metric::L2);
+        hnsw.set_expansion_search(5);
+        let found = hnsw.search(&data[0], 50).expect("search");
+        assert_eq!(found.len(), 50);
+        assert!(found.windows(2).all(|w| w[0].1 <= w[1].1));
+    }
+
+    #[test]
+    fn filtered_search_returns_k_matching_hits() {
+        let data = clustered(5_000, 16, 11);
+        let hnsw = build(&data, Metric::L2);
+        hnsw.set_expansion_search(10);
+        for q in data.iter().step_by(97) {
+            let found = hnsw
+                .filtered_search(q, 10, |key| key % 10 == 3)
+                .expect("search");
+            assert_eq!(found.len(), 10);
+            assert!(found.iter().all(|h| h.0 % 10 == 3));
+        }
+        // Very selective: only 12 keys allowed, far apart in the graph; the walk keeps going until it has
+        // them.
+        let found = hnsw
+            .filtered_search(&data[1], 10, |key| key % 400 == 0)
+            .expect("search");
+        assert_eq!(found.len(), 10);
+        assert!(found.iter().all(|h| h.0 % 400 == 0));
+    }
+
+    #[test]
+    fn removed_keys_are_never_returned() {
+        let data = clustered(3_000, 16, 5);
+        let mut hnsw = build(&data, Metric::Cosine);
+        let query = &data[42];
+        let before = hnsw.search(query, 10).expect("search");
+        assert_eq!(before[0].0, 42);
+        for (key, _) in &before[..5] {
+            assert!(hnsw.remove(*key).expect("remove"));
+        }
+        assert!(!hnsw.remove(before[0].0).expect("remove again"));
+        assert_eq!(hnsw.len(), data.len() - 5);
+        let mut out = vec![0.0; 16];
+        assert!(!hnsw.get(42, &mut out));
+        let after = hnsw.search(query, 10).expect("search");
+        let exact = hnsw.exact_search(query, 10).expect("exact");
+        for hits in [&after, &exact] {
+            assert_eq!(hits.len(), 10);
+            assert!(hits.iter().all(|h| !keys(&before[..5]).contains(&h.0)));
+        }
+        assert_eq!(keys(&after[..5]), keys(&before[5..10]));
+    }
+
+    #[test]
+    fn repeated_upserts_keep_memory_bounded() {
+        let (n, dim) = (1_000, 16);
+        let mut hnsw = build(&clustered(n, dim, 1), Metric::L2);
+        let mut peak_after_warmup = 0;
+        for round in 0..30u64 {
+            let fresh = clustered(n, dim, 1_000 + round);
+            for key in 0..n as u64 {
+                assert!(hnsw.remove(key).expect("remove"));
+            }
+            let items: Vec<(u64, &[f32])> = fresh
+                .iter()
+                .enumerate()
+                .map(|(i, v)| (i as u64, v.as_slice()))
+                .collect();
+            hnsw.add_many(&items).expect("add");
+            assert_eq!(hnsw.len(), n);
+            if round == 3 {
+                peak_after_warmup = hnsw.memory_bytes();
+            }
+            if round > 3 {
+                assert!(
+                    hnsw.memory_bytes() <= peak_after_warmup,
+                    "round {round}: {} bytes, {peak_after_warmup} after warm-up",
+                    hnsw.memory_bytes()
+                );
+            }
+            // The new vector is the one found and read back.
+            let mut out = vec![0.0; dim];
+            assert!(hnsw.get(7, &mut out));
+            assert_eq!(out, fresh[7]);
+            let (nearest, distance) = hnsw.search(&fresh[7], 1).expect("search")[0];
+            assert_eq!(nearest, 7);
+            assert!(distance < 1e-6);
+        }
+        // One at a time, as single-item upserts arrive: deleted nodes wait for consolidation until they
+        // are a quarter of the live ones, then their slots are reused.
+        let data = clustered(n, dim, 2);
+        let mut settled = 0;
+        for round in 0..8 {
+            for key in 0..n as u64 {
+                hnsw.remove(key).expect("remove");
+                let v = &data[(key as usize + round) % n];
+                hnsw.add(key, v).expect("add");
+            }
+            assert!(hnsw.graph.slots_in_use() <= n * 5 / 4 + 1);
+            if round == 2 {
+                settled = hnsw.memory_bytes();
+            }
+            assert!(round < 2 || hnsw.memory_bytes() <= settled, "round {round}");
+        }
+        let hits = hnsw.search(&data[17], 5).expect("search");
+        assert!(hits[0].1 < 1e-6);
+    }
+
+    #[test]
+    fn save_and_load_round_trip() {
+        let data = clustered(3_000, 16, 21);
+        let mut hnsw = build(&data, Metric::Cosine);
+        for key in (0..3_000).step_by(3) {
+            hnsw.remove(key).expect("remove");
+        }
+        // A consolidation (freeing slots) and a few reused ones.
+        let extra = clustered(100, 16, 22);
+        let items: Vec<(u64, &[f32])> = extra
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (10_000 + i as u64, v.as_slice()))
+            .collect();
+        hnsw.add_many(&items).expect("add");
+        for key in (1..3_000).step_by(7) {
+            hnsw.remove(key).expect("remove");
+        }
+        let bytes = hnsw.save().expect("save");
+        assert!(Hnsw::is_native(&bytes));
+        let loaded = Hnsw::load(&bytes, 16, Metric::Cosine, HnswParams::default()).expect("load");
+        assert!(loaded.stores_unit_vectors());
+        assert_eq!(loaded.len(), hnsw.len());
+        let (mut a, mut b) = (vec![0.0; 16], vec![0.0; 16]);
+        for key in (0..3_000).chain(10_000..10_100) {
+            assert_eq!(hnsw.get(key, &mut a), loaded.get(key, &mut b));
+            assert_eq!(a, b);
+        }
+        for q in data.iter().step_by(50) {
+            assert_eq!(
+                hnsw.search(q, 10).expect("search"),
+                loaded.search(q, 10).expect("search")
+            );
+        }
+        assert_eq!(loaded.save().expect("save"), bytes);
+        assert!(matches!(
+            Hnsw::load(&bytes, 16, Metric::L2, HnswParams::default()),
+            Err(Error::Corrupt(_))
+        ));
+        assert!(matches!(
+            Hnsw::load(&bytes, 8, Metric::Cosine, HnswParams::default()),
+            Err(Error::Corrupt(_))
+        ));
+        let empty = Hnsw::new(4, Metric::L2, HnswParams::default()).expect("index");
+        let bytes = empty.save().expect("save");
+        let loaded = Hnsw::load(&bytes, 4, Metric::L2, HnswParams::default()).expect("load");
+        assert!(loaded.is_empty());
+        assert!(loaded.search(&[0.0; 4], 3).expect("search").is_empty());
+    }
+
+    #[test]
+    fn truncated_or_damaged_graphs_are_corrupt_not_panics() {
+        let data = clustered(300, 8, 31);
+        let mut hnsw = build(&data, Metric::L2);
+        hnsw.remove(3).expect("remove");
+        let bytes = hnsw.save().expect("save");
         let params = HnswParams::default();
-        let legacy = Index::new(&options(8, MetricKind::Cos, params)).expect("index");
+        for len in (0..bytes.len()).step_by(7).chain([bytes.len() - 1]) {
+            assert!(
+                matches!(
+                    Hnsw::load(&bytes[..len], 8, Metric::L2, params),
+                    Err(Error::Corrupt(_))
+                ),
+                "truncated to {len}"
+            );
+        }
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert!(matches!(
+            Hnsw::load(&longer, 8, Metric::L2, params),
+            Err(Error::Corrupt(_))
+        ));
+        // Every single-byte change in the header and the first slots either loads or is refused.
+        let mut next = rng(5);
+        for at in (0..bytes.len().min(4_000))
+            .chain((0..2_000).map(|_| ((next() + 0.5) * bytes.len() as f32) as usize % bytes.len()))
+        {
+            for value in [0x00u8, 0xff, 0x80] {
+                let mut damaged = bytes.clone();
+                damaged[at] = value;
+                if let Ok(loaded) = Hnsw::load(&damaged, 8, Metric::L2, params) {
+                    // Whatever loads must be safe to use.
+                    let _ = loaded.search(&data[0], 5).expect("search");
+                    let _ = loaded.save().expect("save");
+                }
+            }
+        }
+        // A link to a slot that does not exist: the first slot's first link id (after the 41-byte header,
+        // its state, level and key, and its count).
+        let mut damaged = bytes.clone();
+        let link = 41 + 1 + 1 + 8 + 4;
+        damaged[link..link + 4].copy_from_slice(&5_000u32.to_le_bytes());
+        assert!(matches!(
+            Hnsw::load(&damaged, 8, Metric::L2, params),
+            Err(Error::Corrupt(_))
+        ));
+        assert!(matches!(
+            Hnsw::load(b"not a graph", 8, Metric::L2, params),
+            Err(Error::Corrupt(_))
+        ));
+    }
+
+    fn usearch_snapshot(kind: MetricKind, data: &[Vec<f32>]) -> Vec<u8> {
+        let options = IndexOptions {
+            dimensions: data[0].len(),
+            metric: kind,
+            quantization: ScalarKind::F32,
+            connectivity: 16,
+            expansion_add: 128,
+            expansion_search: 64,
+            multi: false,
+        };
+        let legacy = Index::new(&options).expect("index");
         legacy.reserve(data.len()).expect("reserve");
         for (i, v) in data.iter().enumerate() {
             legacy.add(i as u64, v).expect("add");
         }
         let mut bytes = vec![0u8; legacy.serialized_length()];
         legacy.save_to_buffer(&mut bytes).expect("save");
+        bytes
+    }
 
-        let hnsw = Hnsw::load(&bytes, 8, Metric::Cosine, params).expect("load");
+    #[test]
+    fn snapshots_of_the_cosine_kernel_still_load() {
+        let data = vectors();
+        let params = HnswParams::default();
+        let bytes = usearch_snapshot(MetricKind::Cos, &data);
+        assert!(!Hnsw::is_native(&bytes));
+        let keys: Vec<u64> = (0..data.len() as u64).collect();
+
+        let mut hnsw = Hnsw::load_usearch(&bytes, &keys, 8, Metric::Cosine, params).expect("load");
         assert!(!hnsw.stores_unit_vectors());
+        assert_eq!(hnsw.len(), data.len());
         let mut stored = vec![0.0; 8];
-        assert!(hnsw.get(9, &mut stored));
-        assert_eq!(stored, data[9]);
+        for (key, v) in data.iter().enumerate() {
+            assert!(hnsw.get(key as u64, &mut stored));
+            assert_eq!(&stored, v);
+        }
         let (nearest, distance) = hnsw.search(&data[9], 1).expect("search")[0];
         assert_eq!(nearest, 9);
         assert!(distance.abs() < 1e-5);
-        // New inserts into it follow the snapshot's kernel.
+        // New inserts into it follow the snapshot's kernel, and so does the next snapshot.
         hnsw.ensure_room(1).expect("room");
         hnsw.add(1_000, &[2.0; 8]).expect("add");
         assert!(hnsw.get(1_000, &mut stored));
         assert_eq!(stored, vec![2.0; 8]);
+        let saved = hnsw.save().expect("save");
+        let reloaded = Hnsw::load(&saved, 8, Metric::Cosine, params).expect("reload");
+        assert!(!reloaded.stores_unit_vectors());
+        assert!(reloaded.get(9, &mut stored));
+        assert_eq!(stored, data[9]);
 
         assert!(matches!(
-            Hnsw::load(&bytes, 8, Metric::L2, params),
+            Hnsw::load_usearch(&bytes, &keys, 8, Metric::L2, params),
             Err(Error::Corrupt(_))
         ));
+        // The entry table must name every vector the snapshot holds.
+        assert!(matches!(
+            Hnsw::load_usearch(&bytes, &keys[1..], 8, Metric::Cosine, params),
+            Err(Error::Corrupt(_))
+        ));
+        let mut wrong = keys.clone();
+        wrong[0] = 5_000;
+        assert!(matches!(
+            Hnsw::load_usearch(&bytes, &wrong, 8, Metric::Cosine, params),
+            Err(Error::Corrupt(_))
+        ));
+        assert!(matches!(
+            Hnsw::load_usearch(&bytes[..bytes.len() / 2], &keys, 8, Metric::Cosine, params),
+            Err(Error::Corrupt(_))
+        ));
+    }
+
+    #[test]
+    fn usearch_snapshots_of_unit_vectors_still_load() {
+        let data: Vec<Vec<f32>> = clustered(2_000, 16, 41).iter().map(|v| unit(v)).collect();
+        let params = HnswParams::default();
+        let bytes = usearch_snapshot(MetricKind::IP, &data);
+        let keys: Vec<u64> = (0..data.len() as u64).collect();
+        let hnsw = Hnsw::load_usearch(&bytes, &keys, 16, Metric::Cosine, params).expect("load");
+        assert!(hnsw.stores_unit_vectors());
+        let mut stored = vec![0.0; 16];
+        for (key, v) in data.iter().enumerate() {
+            assert!(hnsw.get(key as u64, &mut stored));
+            assert_eq!(&stored, v);
+        }
+        let mut hits = 0;
+        for q in data.iter().step_by(20) {
+            let truth = keys_of(&hnsw.exact_search(q, 10).expect("exact"));
+            let found = keys_of(&hnsw.search(q, 10).expect("search"));
+            hits += found.iter().filter(|k| truth.contains(k)).count();
+        }
+        assert!(hits as f64 / 1_000.0 >= 0.95);
+        // Rebuilt the same way every time (two instances converting one snapshot write the same bytes).
+        let twice = Hnsw::load_usearch(&bytes, &keys, 16, Metric::Cosine, params).expect("load");
+        assert_eq!(twice.save().expect("save"), hnsw.save().expect("save"));
+        let ip = Hnsw::load_usearch(&bytes, &keys, 16, Metric::Ip, params).expect("load as ip");
+        assert!(!ip.stores_unit_vectors());
+    }
+
+    fn keys_of(hits: &[(u64, f32)]) -> Vec<u64> {
+        keys(hits)
     }
 }

@@ -1,6 +1,6 @@
 //! The vector index service (vectord): HNSW indexes with metadata filters and durable persistence.
 //!
-//! Each index is a usearch HNSW graph (which holds the vectors, once) plus an id/metadata table. Every
+//! Each index is an HNSW graph of our own (which holds the vectors, once) plus an id/metadata table. Every
 //! acknowledged write is first logged as an append-only segment on the object store, then applied;
 //! periodic snapshots of graph and table bound start-up replay, and compaction folds old history away.
 //!
@@ -8,7 +8,7 @@
 //! - [`service`]: [`VectorService`], the [`lakehouse_api::VectorApi`] implementation, and its config.
 //! - [`handle`]: one open index: writer, replay, snapshots.
 //! - [`index`]: the in-memory index and its search strategy (graph walk or exact scan).
-//! - [`hnsw`]: the safe wrapper over usearch.
+//! - [`hnsw`]: one HNSW index (the graph lives in the private `graph` module, its kernels in `distance`).
 //! - [`exact`]: brute-force search and the metric definitions.
 //! - [`filter`]: metadata filters.
 //! - [`validate`]: request and batch validation.
@@ -18,9 +18,11 @@
 #![deny(missing_docs)]
 
 pub mod codec;
+mod distance;
 pub mod error;
 pub mod exact;
 pub mod filter;
+mod graph;
 pub mod handle;
 pub mod hnsw;
 pub mod index;

@@ -3,10 +3,14 @@
 //! ```text
 //! vectors/<index>/meta.json                                   name, dim, metric, incarnation (written first)
 //! vectors/<index>/<incarnation>/segments/<seq>.seg            one per acknowledged batch, PutMode::Create
-//! vectors/<index>/<incarnation>/snapshots/<seq>/graph.usearch the HNSW graph with its vectors
+//! vectors/<index>/<incarnation>/snapshots/<seq>/graph.hnsw    the HNSW graph with its vectors
 //! vectors/<index>/<incarnation>/snapshots/<seq>/entries.bin   ids, keys, metadata
 //! vectors/<index>/<incarnation>/snapshots/<seq>/manifest.json sizes and checksums of the two (written last)
 //! ```
+//!
+//! Snapshots written while indexes were usearch graphs hold `graph.usearch` instead of `graph.hnsw`; they
+//! still load ([`Hnsw::load_usearch`] reads every vector back into a new graph), and the first load
+//! rewrites the snapshot in place in the new format (see `convert_legacy_snapshot`).
 //!
 //! A snapshot at `seq` covers segments `1..=seq`. Only a snapshot whose manifest exists and whose files match
 //! it is ever loaded, so a crash while writing one leaves something readers skip. The incarnation (random,
@@ -31,7 +35,9 @@ use crate::index::IndexState;
 
 /// The root of every index.
 pub const ROOT: &str = "vectors";
-const GRAPH_FILE: &str = "graph.usearch";
+const GRAPH_FILE: &str = "graph.hnsw";
+/// The graph file of snapshots written by the usearch-based index.
+const LEGACY_GRAPH_FILE: &str = "graph.usearch";
 const ENTRIES_FILE: &str = "entries.bin";
 const MANIFEST_FILE: &str = "manifest.json";
 
@@ -357,8 +363,15 @@ async fn load_one_snapshot(
             manifest.seq
         )));
     }
+    let has = |name: &str| manifest.files.iter().any(|f| f.name == name);
+    let legacy = !has(GRAPH_FILE) && has(LEGACY_GRAPH_FILE);
+    let graph_file = if legacy {
+        LEGACY_GRAPH_FILE
+    } else {
+        GRAPH_FILE
+    };
     let mut contents = Vec::new();
-    for name in [GRAPH_FILE, ENTRIES_FILE] {
+    for name in [graph_file, ENTRIES_FILE] {
         let file = manifest
             .files
             .iter()
@@ -373,35 +386,109 @@ async fn load_one_snapshot(
         contents.push((file, bytes));
     }
     let (dim, metric) = (meta.dim, meta.metric);
-    let state = tokio::task::spawn_blocking(move || -> Result<IndexState> {
-        for (file, bytes) in &contents {
-            if bytes.len() as u64 != file.size || codec::checksum(bytes) != file.checksum {
+    let (state, converted) =
+        tokio::task::spawn_blocking(move || -> Result<(IndexState, Option<Bytes>)> {
+            for (file, bytes) in &contents {
+                if bytes.len() as u64 != file.size || codec::checksum(bytes) != file.checksum {
+                    return Err(Error::Corrupt(format!(
+                        "snapshot {seq}: {} is torn or damaged",
+                        file.name
+                    )));
+                }
+            }
+            let [(_, graph), (_, entries)] = <[_; 2]>::try_from(contents)
+                .map_err(|_| Error::Corrupt(format!("snapshot {seq} is incomplete")))?;
+            let (next_key, records) = codec::decode_entries(&entries)?;
+            let hnsw = if legacy {
+                let keys: Vec<u64> = records.iter().map(|r| r.key).collect();
+                Hnsw::load_usearch(&graph, &keys, dim, metric, params)?
+            } else {
+                Hnsw::load(&graph, dim, metric, params)?
+            };
+            if hnsw.len() != records.len() {
                 return Err(Error::Corrupt(format!(
-                    "snapshot {seq}: {} is torn or damaged",
-                    file.name
+                    "snapshot {seq}: the graph holds {} vectors, the entry table {}",
+                    hnsw.len(),
+                    records.len()
                 )));
             }
+            let converted = if legacy {
+                Some(Bytes::from(hnsw.save()?))
+            } else {
+                None
+            };
+            Ok((
+                IndexState::from_snapshot(hnsw, next_key, records),
+                converted,
+            ))
+        })
+        .await
+        .map_err(|e| Error::Task(e.to_string()))??;
+    if let Some(graph) = converted {
+        // Converted once, so later loads read the new format instead of rebuilding the graph each time.
+        if let Err(e) = convert_legacy_snapshot(store, meta, &manifest, graph).await {
+            tracing::warn!(index = %meta.name, seq, error = %e, "could not rewrite a usearch snapshot in the new graph format; it is read again next time");
         }
-        let [(_, graph), (_, entries)] = <[_; 2]>::try_from(contents)
-            .map_err(|_| Error::Corrupt(format!("snapshot {seq} is incomplete")))?;
-        let (next_key, records) = codec::decode_entries(&entries)?;
-        let hnsw = Hnsw::load(&graph, dim, metric, params)?;
-        if hnsw.len() != records.len() {
-            return Err(Error::Corrupt(format!(
-                "snapshot {seq}: the graph holds {} vectors, the entry table {}",
-                hnsw.len(),
-                records.len()
-            )));
-        }
-        Ok(IndexState::from_snapshot(hnsw, next_key, records))
-    })
-    .await
-    .map_err(|e| Error::Task(e.to_string()))??;
+    }
     Ok(LoadedSnapshot {
         state,
         seq,
         created_at: manifest.created_at,
     })
+}
+
+/// Adds `graph.hnsw` (the graph rebuilt from the snapshot's `graph.usearch`, at the same sequence number)
+/// to a usearch snapshot, then points its manifest at it and deletes `graph.usearch`. The entry table is
+/// left as it is. Each step leaves a readable snapshot: until the manifest is replaced (one atomic PUT) it
+/// still names the usearch graph, which is deleted only after. The rebuilt graph is built on one thread,
+/// so it is the same bytes whichever instance converts the snapshot, and two converting at once agree.
+async fn convert_legacy_snapshot(
+    store: &Arc<dyn ObjectStore>,
+    meta: &IndexMeta,
+    manifest: &SnapshotManifest,
+    graph: Bytes,
+) -> Result<()> {
+    let seq = manifest.seq;
+    let size = graph.len() as u64;
+    let checksum = {
+        let graph = graph.clone();
+        tokio::task::spawn_blocking(move || codec::checksum(&graph))
+            .await
+            .map_err(|e| Error::Task(e.to_string()))?
+    };
+    store
+        .put(
+            &meta.snapshot_file(seq, GRAPH_FILE),
+            PutPayload::from(graph),
+        )
+        .await?;
+    let mut files: Vec<SnapshotFile> = manifest
+        .files
+        .iter()
+        .filter(|f| f.name != LEGACY_GRAPH_FILE)
+        .cloned()
+        .collect();
+    files.insert(
+        0,
+        SnapshotFile {
+            name: GRAPH_FILE.to_owned(),
+            size,
+            checksum,
+        },
+    );
+    let rewritten = SnapshotManifest {
+        files,
+        ..manifest.clone()
+    };
+    let json = serde_json::to_vec_pretty(&rewritten)
+        .map_err(|e| Error::Corrupt(format!("snapshot manifest does not serialise: {e}")))?;
+    store
+        .put(
+            &meta.snapshot_file(seq, MANIFEST_FILE),
+            PutPayload::from(json),
+        )
+        .await?;
+    delete_quietly(store, &meta.snapshot_file(seq, LEGACY_GRAPH_FILE)).await
 }
 
 /// Folds old history away once snapshot `latest` is complete: keeps it and the complete snapshot before it
@@ -420,7 +507,7 @@ pub async fn compact(store: &Arc<dyn ObjectStore>, meta: &IndexMeta, latest: u64
         .filter(|seq| *seq < fallback || (*seq > fallback && *seq < latest))
     {
         delete_quietly(store, &meta.snapshot_file(seq, MANIFEST_FILE)).await?;
-        for file in [GRAPH_FILE, ENTRIES_FILE] {
+        for file in [GRAPH_FILE, LEGACY_GRAPH_FILE, ENTRIES_FILE] {
             delete_quietly(store, &meta.snapshot_file(seq, file)).await?;
         }
     }
@@ -444,5 +531,160 @@ mod tests {
         assert_eq!(seq_of("manifest.json"), None);
         assert_eq!(seq_of("00000000000000000042.seg#3"), None);
         assert_eq!(seq_of("42.seg"), None);
+    }
+
+    /// A snapshot written by the usearch-based index (unit vectors under the inner-product metric, the
+    /// graph in `graph.usearch`) loads into the new graph with every vector intact, and the next snapshot
+    /// is written in the new format.
+    #[tokio::test]
+    async fn usearch_snapshots_load_into_the_new_graph() {
+        use lakehouse_types::vector::Metadata;
+        use usearch::{Index, IndexOptions, MetricKind, ScalarKind};
+
+        let store: Arc<dyn ObjectStore> = Arc::new(object_store::memory::InMemory::new());
+        let meta = IndexMeta {
+            format: 1,
+            name: "legacy".into(),
+            dim: 8,
+            metric: Metric::Cosine,
+            created_at: Utc::now(),
+            incarnation: "i1".into(),
+            connectivity: 16,
+        };
+        let originals: Vec<Vec<f32>> = (0..300u32)
+            .map(|i| {
+                (0..8u32)
+                    .map(|j| ((i * 31 + j * 7) % 17) as f32 - 8.5)
+                    .collect()
+            })
+            .collect();
+        let norms: Vec<f32> = originals.iter().map(|v| crate::hnsw::norm(v)).collect();
+        let units: Vec<Vec<f32>> = originals
+            .iter()
+            .zip(&norms)
+            .map(|(v, n)| {
+                v.iter()
+                    .map(|x| (f64::from(*x) / f64::from(*n)) as f32)
+                    .collect()
+            })
+            .collect();
+        let legacy = Index::new(&IndexOptions {
+            dimensions: 8,
+            metric: MetricKind::IP,
+            quantization: ScalarKind::F32,
+            connectivity: 16,
+            expansion_add: 128,
+            expansion_search: 64,
+            multi: false,
+        })
+        .expect("index");
+        legacy.reserve(units.len()).expect("reserve");
+        for (key, v) in units.iter().enumerate() {
+            legacy.add(key as u64 + 1, v).expect("add");
+        }
+        let mut graph = vec![0u8; legacy.serialized_length()];
+        legacy.save_to_buffer(&mut graph).expect("save");
+        let metadata = Metadata::new();
+        let ids: Vec<String> = (0..units.len()).map(|i| format!("item-{i}")).collect();
+        let entries = codec::encode_entries(
+            units.len() as u64 + 1,
+            ids.iter()
+                .zip(&norms)
+                .enumerate()
+                .map(|(i, (id, norm))| (i as u64 + 1, id.as_str(), &metadata, *norm)),
+        )
+        .expect("entries");
+        let mut files = Vec::new();
+        for (name, bytes) in [(LEGACY_GRAPH_FILE, graph), (ENTRIES_FILE, entries)] {
+            files.push(SnapshotFile {
+                name: name.to_owned(),
+                size: bytes.len() as u64,
+                checksum: codec::checksum(&bytes),
+            });
+            store
+                .put(&meta.snapshot_file(7, name), PutPayload::from(bytes))
+                .await
+                .expect("put");
+        }
+        let manifest = SnapshotManifest {
+            format: 1,
+            seq: 7,
+            created_at: Utc::now(),
+            count: units.len(),
+            files,
+        };
+        store
+            .put(
+                &meta.snapshot_file(7, MANIFEST_FILE),
+                PutPayload::from(serde_json::to_vec(&manifest).expect("json")),
+            )
+            .await
+            .expect("put");
+
+        let loaded = load_snapshot(&store, &meta, HnswParams::default())
+            .await
+            .expect("load")
+            .expect("a snapshot");
+        assert_eq!(loaded.seq, 7);
+        let state = loaded.state;
+        assert_eq!(state.len(), units.len());
+        assert!(state.hnsw().stores_unit_vectors());
+        let mut stored = vec![0.0; 8];
+        for (i, v) in units.iter().enumerate() {
+            assert!(state.hnsw().get(i as u64 + 1, &mut stored));
+            assert_eq!(&stored, v);
+            let restored = state.vector(i as u64 + 1).expect("vector");
+            for (a, b) in restored.iter().zip(&originals[i]) {
+                assert!((a - b).abs() <= 1e-5 * b.abs().max(1.0));
+            }
+        }
+        let hits = state.hnsw().search(&originals[5], 1).expect("search");
+        assert_eq!(hits[0].0, 6);
+
+        // Loading converted the snapshot in place: same sequence number, the new graph file, no usearch
+        // file, and the next load reads the new format with the same vectors and answers.
+        assert!(store.head(&meta.snapshot_file(7, GRAPH_FILE)).await.is_ok());
+        assert!(
+            store
+                .head(&meta.snapshot_file(7, LEGACY_GRAPH_FILE))
+                .await
+                .is_err()
+        );
+        let again = load_snapshot(&store, &meta, HnswParams::default())
+            .await
+            .expect("load")
+            .expect("a snapshot");
+        assert_eq!(again.seq, 7);
+        assert!(again.state.hnsw().stores_unit_vectors());
+        for (i, v) in units.iter().enumerate() {
+            assert!(again.state.hnsw().get(i as u64 + 1, &mut stored));
+            assert_eq!(&stored, v);
+        }
+        for q in originals.iter().step_by(10) {
+            assert_eq!(
+                again.state.hnsw().search(q, 5).expect("search"),
+                state.hnsw().search(q, 5).expect("search")
+            );
+        }
+
+        // The next snapshot is a graph.hnsw, and it is the one loaded from then on.
+        let data = SnapshotData {
+            seq: 9,
+            count: state.len(),
+            graph: Bytes::from(state.hnsw().save().expect("save")),
+            entries: Bytes::from(
+                codec::encode_entries(state.next_key(), state.entries()).expect("entries"),
+            ),
+        };
+        write_snapshot(&store, &meta, data).await.expect("write");
+        compact(&store, &meta, 9).await.expect("compact");
+        let reloaded = load_snapshot(&store, &meta, HnswParams::default())
+            .await
+            .expect("load")
+            .expect("a snapshot");
+        assert_eq!(reloaded.seq, 9);
+        assert!(store.head(&meta.snapshot_file(9, GRAPH_FILE)).await.is_ok());
+        assert!(reloaded.state.hnsw().get(300, &mut stored));
+        assert_eq!(stored, units[299]);
     }
 }

@@ -173,7 +173,7 @@ async fn torn_and_incomplete_snapshots_are_ignored() {
     );
     let newest_graph = snapshots
         .iter()
-        .filter(|k| k.ends_with("graph.usearch"))
+        .filter(|k| k.ends_with("graph.hnsw"))
         .max()
         .expect("graph")
         .clone();
