@@ -107,11 +107,14 @@ impl IndexHandle {
         Ok(IndexHandle::new(meta, state, 1, 0))
     }
 
-    /// Opens a stored index: the newest intact snapshot, then every later segment in order.
+    /// Opens a stored index: the newest intact snapshot, then every later segment in order. When the
+    /// replayed segments are as many as `policy` snapshots after, a snapshot is started, so the next start
+    /// loads it instead of replaying them again.
     pub async fn open(
         store: &Arc<dyn ObjectStore>,
         meta: IndexMeta,
         params: HnswParams,
+        policy: SnapshotPolicy,
     ) -> Result<Arc<Self>> {
         let (state, snapshot_seq, snapshot_at) =
             match persist::load_snapshot(store, &meta, params).await? {
@@ -131,6 +134,7 @@ impl IndexHandle {
         {
             let mut writer = handle.writer.lock().await;
             handle.catch_up(store, &mut writer).await?;
+            handle.snapshot_if_due(store, &writer, policy);
         }
         Ok(handle)
     }
@@ -260,21 +264,31 @@ impl IndexHandle {
             self.segments_since_snapshot
                 .store(writer.next_seq - 1 - writer.snapshot_seq, Ordering::Relaxed);
             self.apply(ops).await?;
-            let due = writer.next_seq - 1 - writer.snapshot_seq >= policy.every_segments
-                || writer.items_logged - writer.items_at_snapshot >= policy.every_items;
-            drop(writer);
-            if due && !self.snapshotting.swap(true, Ordering::SeqCst) {
-                let (this, store) = (Arc::clone(self), Arc::clone(store));
-                tokio::spawn(async move {
-                    if let Err(e) = this.snapshot_now(&store).await {
-                        tracing::warn!(index = %this.meta.name, error = %e, "snapshot failed; segments remain the record");
-                    }
-                    this.snapshotting.store(false, Ordering::SeqCst);
-                });
-            }
+            self.snapshot_if_due(store, &writer, policy);
             return Ok(counts);
         }
         Err(Error::WriteConflict(self.meta.name.clone()))
+    }
+
+    /// Starts a snapshot in the background when the log since the last one has reached the policy's size
+    /// and none is running. The task waits for `writer` to be released.
+    fn snapshot_if_due(
+        self: &Arc<Self>,
+        store: &Arc<dyn ObjectStore>,
+        writer: &Writer,
+        policy: SnapshotPolicy,
+    ) {
+        let due = writer.next_seq - 1 - writer.snapshot_seq >= policy.every_segments
+            || writer.items_logged - writer.items_at_snapshot >= policy.every_items;
+        if due && !self.snapshotting.swap(true, Ordering::SeqCst) {
+            let (this, store) = (Arc::clone(self), Arc::clone(store));
+            tokio::spawn(async move {
+                if let Err(e) = this.snapshot_now(&store).await {
+                    tracing::warn!(index = %this.meta.name, error = %e, "snapshot failed; segments remain the record");
+                }
+                this.snapshotting.store(false, Ordering::SeqCst);
+            });
+        }
     }
 
     /// Takes a snapshot now (waiting for one in progress), then compacts.

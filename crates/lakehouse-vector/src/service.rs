@@ -125,7 +125,7 @@ impl VectorService {
             .await?
             .ok_or_else(|| Error::IndexNotFound(name.to_owned()))?;
         let params = self.params(&meta);
-        let handle = IndexHandle::open(&self.store, meta, params).await?;
+        let handle = IndexHandle::open(&self.store, meta, params, self.config.snapshot).await?;
         self.indexes
             .write()
             .unwrap_or_else(PoisonError::into_inner)

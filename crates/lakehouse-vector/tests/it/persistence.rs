@@ -267,6 +267,69 @@ async fn compaction_folds_old_segments_away() {
     );
 }
 
+/// A start that had to replay as many segments as the policy snapshots after takes a snapshot, so the
+/// next start loads it instead of replaying the same segments again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_replay_at_start_is_followed_by_a_snapshot() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let writer = service(disk_store(&dir), manual_snapshots(0)).await;
+    create(&writer, "p", 4, Metric::L2).await;
+    for i in 0..6 {
+        let v = vec![i as f32, 1.0, 2.0, 3.0];
+        add(&writer, "p", vec![item(&format!("v-{i}"), v, json!({}))]).await;
+    }
+    let snapshots = |store: Arc<dyn ObjectStore>| async move {
+        keys(&store, "vectors/p")
+            .await
+            .into_iter()
+            .filter(|k| k.ends_with("manifest.json"))
+            .count()
+    };
+    assert_eq!(snapshots(disk_store(&dir)).await, 0);
+
+    let policy = VectorConfig {
+        snapshot: SnapshotPolicy {
+            every_segments: 4,
+            every_items: u64::MAX,
+        },
+        ..Default::default()
+    };
+    let restarted = service(disk_store(&dir), policy.clone()).await;
+    assert_eq!(
+        restarted.index_info(ctx(), "p").await.expect("info").count,
+        6
+    );
+    // The snapshot runs in the background; wait for it (bounded, so a regression fails instead of hanging).
+    let mut waited = 0;
+    while restarted
+        .index_info(ctx(), "p")
+        .await
+        .expect("info")
+        .segments_since_snapshot
+        > 0
+    {
+        assert!(waited < 600, "no snapshot after a replay of 6 segments");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        waited += 1;
+    }
+    assert_eq!(snapshots(disk_store(&dir)).await, 1);
+
+    // A start after one that replayed less than the policy takes no snapshot.
+    let quiet = tempfile::tempdir().expect("tempdir");
+    let writer = service(disk_store(&quiet), manual_snapshots(0)).await;
+    create(&writer, "q", 4, Metric::L2).await;
+    add(
+        &writer,
+        "q",
+        vec![item("a", vec![1.0, 2.0, 3.0, 4.0], json!({}))],
+    )
+    .await;
+    let restarted = service(disk_store(&quiet), policy).await;
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let info = restarted.index_info(ctx(), "q").await.expect("info");
+    assert_eq!((info.count, info.segments_since_snapshot), (1, 1));
+}
+
 #[tokio::test]
 async fn dropped_indexes_stay_dropped_and_recreate_empty() {
     let dir = tempfile::tempdir().expect("tempdir");
