@@ -42,6 +42,16 @@ async fn sql(http: &Client, base: &str, sql: &str) -> reqwest::Response {
         .unwrap()
 }
 
+/// `POST /v1/sql` asking for the answer as `accept`.
+async fn sql_as(http: &Client, base: &str, accept: &str, statement: &Value) -> reqwest::Response {
+    http.post(format!("{base}/v1/sql"))
+        .header("accept", accept)
+        .json(statement)
+        .send()
+        .await
+        .unwrap()
+}
+
 async fn rows(http: &Client, base: &str, statement: &str) -> Vec<Value> {
     let response = sql(http, base, statement).await;
     assert_eq!(response.status().as_u16(), 200, "{statement}");
@@ -130,35 +140,23 @@ async fn ingest_then_sql_round_trip(backend: Backend) {
     // Other encodings by Accept.
     let statement =
         json!({"sql": "SELECT worker_id, name FROM workers ORDER BY worker_id LIMIT 2"});
-    let csv = http
-        .post(format!("{base}/v1/sql"))
-        .header("accept", "text/csv")
-        .json(&statement)
-        .send()
-        .await
-        .unwrap();
+    let csv = sql_as(&http, base, "text/csv", &statement).await;
     assert_eq!(csv.headers()["content-type"], "text/csv; charset=utf-8");
     assert_eq!(
         csv.text().await.unwrap(),
         "worker_id,name\nw-1,Ana\nw-2,Bo\n"
     );
-    let ndjson = http
-        .post(format!("{base}/v1/sql"))
-        .header("accept", "application/x-ndjson")
-        .json(&statement)
-        .send()
-        .await
-        .unwrap();
+    let ndjson = sql_as(&http, base, "application/x-ndjson", &statement).await;
     let text = ndjson.text().await.unwrap();
     let first: Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
     assert_eq!(first, json!({"worker_id": "w-1", "name": "Ana"}));
-    let arrow = http
-        .post(format!("{base}/v1/sql"))
-        .header("accept", "application/vnd.apache.arrow.stream")
-        .json(&statement)
-        .send()
-        .await
-        .unwrap();
+    let arrow = sql_as(
+        &http,
+        base,
+        "application/vnd.apache.arrow.stream",
+        &statement,
+    )
+    .await;
     assert_eq!(arrow.headers()["x-lakehouse-truncated"], "false");
     let bytes = arrow.bytes().await.unwrap();
     let result = lakehouse_api::QueryResult::from_ipc(&bytes, false, 0).unwrap();
@@ -580,12 +578,8 @@ async fn repeated_long_text_reads_as_a_dictionary_and_answers_as_text(backend: B
     assert_eq!(scalar(&http, base, overtime).await, json!(1001));
     let statement =
         json!({"sql": "SELECT sheet, note FROM sheets WHERE sheet IN (1, 3000) ORDER BY sheet"});
-    let body: Value = http
-        .post(format!("{base}/v1/sql"))
-        .json(&statement)
-        .send()
+    let body: Value = sql_as(&http, base, "application/json", &statement)
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -600,13 +594,8 @@ async fn repeated_long_text_reads_as_a_dictionary_and_answers_as_text(backend: B
             [3000, "unplanned overtime at the north gate"]
         ])
     );
-    let csv = http
-        .post(format!("{base}/v1/sql"))
-        .header("accept", "text/csv")
-        .json(&statement)
-        .send()
+    let csv = sql_as(&http, base, "text/csv", &statement)
         .await
-        .unwrap()
         .text()
         .await
         .unwrap();
@@ -614,16 +603,16 @@ async fn repeated_long_text_reads_as_a_dictionary_and_answers_as_text(backend: B
         csv,
         "sheet,note\n1,\"no lunch break, \"\"paid\"\" per agreement\"\n3000,unplanned overtime at the north gate\n"
     );
-    let arrow = http
-        .post(format!("{base}/v1/sql"))
-        .header("accept", "application/vnd.apache.arrow.stream")
-        .json(&statement)
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+    let arrow = sql_as(
+        &http,
+        base,
+        "application/vnd.apache.arrow.stream",
+        &statement,
+    )
+    .await
+    .bytes()
+    .await
+    .unwrap();
     let result = lakehouse_api::QueryResult::from_ipc(&arrow, false, 0).unwrap();
     let decoded = serde_json::to_value(result.to_sql_response().unwrap().rows).unwrap();
     assert_eq!(decoded, body["rows"]);
