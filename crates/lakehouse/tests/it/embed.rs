@@ -346,3 +346,91 @@ async fn a_gateway_embeds_through_a_separate_embedd() {
     let health: Value = get_json(&http, format!("{}/health", gateway.url())).await;
     assert_eq!(health["services"]["embedd"]["status"], "ok", "{health}");
 }
+
+/// Items added as `text` and queries given as `text` are embedded by the model the server runs: a search
+/// in words finds the item whose text means the same, and the stored vector is the model's vector of the
+/// item's text.
+#[tokio::test]
+async fn vector_items_and_queries_in_words_use_the_model() {
+    let server = server().spawn().await;
+    let (http, base) = (Client::new(), server.url());
+    let created = http
+        .post(format!("{base}/v1/vectors/index"))
+        .json(&json!({"name": "profiles", "dim": 384, "metric": "cosine"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status().as_u16(), 201);
+    let items = json!({"items": [
+        {"id": "w-1", "text": "Certified MIG and TIG welder, ten years in structural steel", "metadata": {"state": "TX"}},
+        {"id": "w-2", "text": "Forklift operator, warehouse inventory and loading docks", "metadata": {"state": "TX"}},
+        {"id": "w-3", "text": "Registered nurse, intensive care unit night shifts", "metadata": {"state": "CA"}},
+        {"id": "w-4", "text": "Forklift driver for a distribution center", "metadata": {"state": "CA"}},
+    ]});
+    let added = http
+        .post(format!("{base}/v1/vectors/index/profiles/add"))
+        .json(&items)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        added.status().as_u16(),
+        200,
+        "{}",
+        added.text().await.unwrap()
+    );
+
+    let search = |body: Value| {
+        let http = http.clone();
+        async move {
+            let hits: Value = http
+                .post(format!("{base}/v1/vectors/index/profiles/search"))
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            hits["hits"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|h| h["id"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        search(json!({"text": "someone who can weld steel beams", "k": 1})).await,
+        ["w-1"]
+    );
+    assert_eq!(
+        search(json!({"text": "lift truck operator", "k": 2}))
+            .await
+            .len(),
+        2
+    );
+    let forklift_in_texas =
+        search(json!({"text": "lift truck operator", "k": 1, "filter": {"state": "TX"}})).await;
+    assert_eq!(forklift_in_texas, ["w-2"]);
+    let forklift_in_california =
+        search(json!({"text": "lift truck operator", "k": 1, "filter": {"state": "CA"}})).await;
+    assert_eq!(forklift_in_california, ["w-4"]);
+
+    // The stored vector is the model's vector for the item's text.
+    let stored: Value =
+        get_json(&http, format!("{base}/v1/vectors/index/profiles/items/w-3")).await;
+    let embedded: Value = http
+        .post(format!("{base}/v1/embed"))
+        .json(&json!({"texts": ["Registered nurse, intensive care unit night shifts"]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        cosine(&floats(&stored["vector"]), &floats(&embedded["vectors"][0])) >= 0.9999,
+        "{stored}"
+    );
+}
