@@ -93,7 +93,7 @@ fn hash_key_prints_the_sha256() {
 }
 
 #[test]
-fn demo_shows_a_storage_round_trip() {
+fn demo_shows_storage_sql_and_a_search_in_words() {
     let dir = tempfile::tempdir().unwrap();
     let output = lakehouse()
         .args(["demo", "--exit", "--listen", "127.0.0.1:0", "--data"])
@@ -113,4 +113,22 @@ fn demo_shows_a_storage_round_trip() {
         "{text}"
     );
     assert!(stored.starts_with(b"worker_id,"));
+    // The table, its SQL answer and a search in words over the profiles (with the real model).
+    assert!(
+        text.contains("POST /v1/ingest/demo_workers → version 0, 5 rows"),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"→ [["CA",2,36.0],["TX",3,26.83]]"#),
+        "{text}"
+    );
+    let search = text
+        .lines()
+        .find(|l| l.starts_with("POST /v1/vectors/index/demo-workers/search"))
+        .unwrap_or_else(|| panic!("no search line in {text}"));
+    let hits = search.rsplit("→ ").next().unwrap();
+    assert!(
+        hits.starts_with("w-2 ("),
+        "the forklift operator in TX first: {search}"
+    );
 }
