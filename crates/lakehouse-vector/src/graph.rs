@@ -30,7 +30,9 @@
 //! are therefore only ever reused when unreachable, so an insert into one is a plain insert, and a
 //! workload that keeps replacing the same keys holds at most about 1.25 times its live nodes (plus one
 //! batch). Rebuilding the whole graph instead would also bound memory, but would stall the writer for a
-//! full build each time.
+//! full build each time. Consolidation comes in two halves: [`Graph::plan_consolidation`] computes the new
+//! lists reading only (the service runs it beside searches), [`Graph::finish_consolidation`] writes them and
+//! frees the slots, a short step.
 
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, HashMap};
@@ -342,6 +344,14 @@ fn select<'v>(
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// New link lists for the live nodes around deleted ones, computed by [`Graph::plan_consolidation`] for
+/// the graph as it was then ([`Graph::shape`] says which state).
+#[derive(Debug)]
+pub(crate) struct Consolidation {
+    repairs: Vec<Vec<(u32, usize, Vec<u32>)>>,
+    shape: [usize; 4],
 }
 
 /// Errors a graph operation reports (turned into the crate's error type by [`crate::hnsw`]).
@@ -711,7 +721,7 @@ impl Graph {
         if items.is_empty() {
             return Ok(());
         }
-        if self.deleted > 0 && self.deleted * 4 >= self.len() {
+        if self.deleted_reach(4) {
             self.consolidate(threads);
         }
         let new_slots = items.len().saturating_sub(self.free.len());
@@ -820,16 +830,32 @@ impl Graph {
         if self.deleted == 0 {
             return;
         }
-        // New lists are computed from the current ones on `threads` threads (reading only: a live node's
-        // new list depends on its own list and on deleted nodes' lists, which no repair changes), then
-        // written.
+        let plan = self.plan_consolidation(threads);
+        self.finish_consolidation(plan);
+    }
+
+    /// Slots, live, deleted and free nodes: any insert, remove or consolidation changes one of them, and a
+    /// deleted count only goes down by a consolidation, which frees slots.
+    fn shape(&self) -> [usize; 4] {
+        [self.slots, self.len(), self.deleted, self.free.len()]
+    }
+
+    /// Whether deleted nodes have reached `1 / fraction` of the live ones.
+    pub(crate) fn deleted_reach(&self, fraction: usize) -> bool {
+        self.deleted > 0 && self.deleted.saturating_mul(fraction) >= self.len()
+    }
+
+    /// The expensive half of [`Graph::consolidate`], reading only, so it can run beside searches: the new
+    /// link lists of every live node that links to a deleted one. Computed on `threads` threads (a live
+    /// node's new list depends on its own list and on deleted nodes' lists, which no repair changes).
+    pub(crate) fn plan_consolidation(&self, threads: usize) -> Consolidation {
         let threads = if self.slots < 4096 {
             1
         } else {
             threads.clamp(1, 64)
         };
         let chunk = self.slots.div_ceil(threads).max(1);
-        let this = &*self;
+        let this = self;
         let repairs: Vec<Vec<(u32, usize, Vec<u32>)>> = if threads == 1 {
             vec![self.repairs(0..self.slots as u32)]
         } else {
@@ -847,10 +873,23 @@ impl Graph {
                     .collect()
             })
         };
+        Consolidation {
+            repairs,
+            shape: self.shape(),
+        }
+    }
+
+    /// The quick half of [`Graph::consolidate`]: writes a plan's lists and frees the deleted slots. A plan
+    /// made before the graph changed is not used; the graph is consolidated afresh instead.
+    pub(crate) fn finish_consolidation(&mut self, plan: Consolidation) {
+        if plan.shape != self.shape() {
+            let fresh = self.plan_consolidation(1);
+            return self.finish_consolidation(fresh);
+        }
         // A repair thread that panicked leaves its nodes' lists as they were, still pointing at deleted
         // nodes; those nodes must then stay deleted rather than be freed.
         let mut repaired = vec![false; self.slots];
-        for (id, level, ids) in repairs.into_iter().flatten() {
+        for (id, level, ids) in plan.repairs.into_iter().flatten() {
             self.set_links(id, level, &ids);
             repaired[id as usize] = true;
         }

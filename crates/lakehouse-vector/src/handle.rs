@@ -176,6 +176,15 @@ impl IndexHandle {
         tokio::task::spawn_blocking(move || {
             let mut ops = ops.into_iter().peekable();
             while ops.peek().is_some() {
+                // Folding deleted nodes out is planned under the read lock, beside searches, and only
+                // written under the write lock: an index that keeps replacing items would otherwise stop
+                // answering for the whole planning (seconds at 100k vectors). Nothing else changes the
+                // state meanwhile: writes are serialised by the writer lock, held by this write.
+                let plan = this.read().consolidation_plan();
+                if let Some(plan) = plan {
+                    let mut state = this.state.write().unwrap_or_else(PoisonError::into_inner);
+                    state.finish_consolidation(plan);
+                }
                 let chunk: Vec<Op> = ops.by_ref().take(APPLY_CHUNK).collect();
                 let mut state = this.state.write().unwrap_or_else(PoisonError::into_inner);
                 let applied = state.apply(chunk);

@@ -15,7 +15,7 @@ use usearch::{Index, IndexOptions, MetricKind, ScalarKind};
 use crate::distance::Kernel;
 use crate::error::{Error, Result};
 use crate::exact::TopK;
-use crate::graph::{Graph, GraphError, MAX_CONNECTIVITY};
+use crate::graph::{Consolidation, Graph, GraphError, MAX_CONNECTIVITY};
 
 /// Graph construction and search parameters (`[vector.hnsw]`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
@@ -277,6 +277,20 @@ impl Hnsw {
             .map_err(graph_error("inserting vectors"))
     }
 
+    /// When deleted nodes have reached a fifth of the live ones (an insert consolidates at a quarter),
+    /// the plan for folding them out, computed without changing the index: the caller can compute it
+    /// while searches run and hold the index exclusively only for [`Hnsw::finish_consolidation`].
+    pub(crate) fn consolidation_plan(&self) -> Option<Consolidation> {
+        self.graph
+            .deleted_reach(5)
+            .then(|| self.graph.plan_consolidation(Self::INSERT_THREADS))
+    }
+
+    /// Writes a plan from [`Hnsw::consolidation_plan`] (made afresh if the index changed since).
+    pub(crate) fn finish_consolidation(&mut self, plan: Consolidation) {
+        self.graph.finish_consolidation(plan);
+    }
+
     /// Removes a key; whether it was there. Its node stays in the graph (walked through, never returned)
     /// until consolidation frees the slot (see the `graph` module).
     pub fn remove(&mut self, key: u64) -> Result<bool> {
@@ -478,6 +492,52 @@ mod tests {
             let recall = hits as f64 / (queries.len() * 10) as f64;
             assert!(recall >= 0.95, "{metric}: recall@10 {recall}");
         }
+    }
+
+    /// A consolidation planned apart (as the service does, beside searches) and written later frees the
+    /// deleted slots like one done in place; a plan the index has moved past is not used.
+    #[test]
+    fn consolidation_planned_apart_then_written() {
+        let data = clustered(2_000, 16, 7);
+        let mut hnsw = build(&data, Metric::Cosine);
+        assert!(hnsw.consolidation_plan().is_none(), "nothing deleted yet");
+        for key in (0..2_000).filter(|k| k % 4 == 0) {
+            hnsw.remove(key).expect("remove");
+        }
+        let plan = hnsw.consolidation_plan().expect("a quarter deleted");
+        assert_eq!(hnsw.graph.slots_in_use(), 2_000, "planning changes nothing");
+        hnsw.finish_consolidation(plan);
+        assert!(hnsw.consolidation_plan().is_none(), "all folded out");
+        assert!(hnsw.graph.unreachable() <= 2);
+        for (key, vector) in data.iter().enumerate().take(40) {
+            let found = hnsw.search(vector, 1).expect("search")[0].0;
+            if key % 4 == 0 {
+                assert_ne!(found, key as u64, "deleted key {key} returned");
+            } else {
+                assert_eq!(found, key as u64);
+            }
+        }
+
+        // A plan made, then another delete: the stale plan is replaced by a fresh one.
+        for key in (0..2_000).filter(|k| k % 4 == 1) {
+            hnsw.remove(key).expect("remove");
+        }
+        let stale = hnsw.consolidation_plan().expect("a third deleted");
+        hnsw.remove(2).expect("remove");
+        hnsw.finish_consolidation(stale);
+        assert!(hnsw.consolidation_plan().is_none());
+        assert_ne!(hnsw.search(&data[2], 1).expect("search")[0].0, 2);
+        assert!(hnsw.graph.unreachable() <= 2);
+        // Freed slots are taken by the next inserts instead of new ones.
+        let before = hnsw.graph.slots_in_use();
+        let extra = clustered(100, 16, 8);
+        let items: Vec<(u64, &[f32])> = extra
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (10_000 + i as u64, v.as_slice()))
+            .collect();
+        hnsw.add_many(&items).expect("add");
+        assert_eq!(hnsw.graph.slots_in_use(), before);
     }
 
     /// Parallel inserts once overwrote links another thread had just added, orphaning several nodes per

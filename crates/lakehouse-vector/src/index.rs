@@ -9,6 +9,7 @@ use crate::codec::{EntryRecord, Op};
 use crate::error::Result;
 use crate::exact::{self, TopK};
 use crate::filter::Filter;
+use crate::graph::Consolidation;
 use crate::hnsw::{Hnsw, HnswParams};
 
 /// Search tuning that does not change the stored index.
@@ -190,6 +191,17 @@ impl IndexState {
             }
         }
         self.insert_pending(&mut inserts)
+    }
+
+    /// The graph's plan for folding deleted nodes out, once they are many enough (see
+    /// [`Hnsw::consolidation_plan`]); made under a read lock, so searches go on meanwhile.
+    pub(crate) fn consolidation_plan(&self) -> Option<Consolidation> {
+        self.hnsw.consolidation_plan()
+    }
+
+    /// Writes a consolidation plan (under the write lock: a short step).
+    pub(crate) fn finish_consolidation(&mut self, plan: Consolidation) {
+        self.hnsw.finish_consolidation(plan);
     }
 
     fn insert_pending(&mut self, inserts: &mut Vec<(u64, Vec<f32>)>) -> Result<()> {
