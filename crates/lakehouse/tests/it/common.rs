@@ -72,6 +72,18 @@ pub(crate) async fn get_json(http: &reqwest::Client, url: String) -> Value {
         .expect("JSON body")
 }
 
+/// POSTs `body` as JSON to `url` and reads the JSON answer (whatever its status).
+pub(crate) async fn post_json(http: &reqwest::Client, url: String, body: &Value) -> Value {
+    http.post(url)
+        .json(body)
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("JSON body")
+}
+
 /// Asserts the response is the JSON error body with `code`, and returns the message.
 pub(crate) async fn expect_error(response: reqwest::Response, status: u16, code: &str) -> String {
     assert_eq!(

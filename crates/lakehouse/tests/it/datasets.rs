@@ -4,7 +4,9 @@
 use reqwest::Client;
 use serde_json::{Value, json};
 
-use crate::common::{Backend, expect_error, get_json, on_both_backends, server, server_on};
+use crate::common::{
+    Backend, expect_error, get_json, on_both_backends, post_json, server, server_on,
+};
 
 const WORKERS: &str = "worker_id,name,state,rate,active,available_from\n\
 w-1,Ana,TX,25.5,true,2025-01-13\n\
@@ -123,15 +125,12 @@ async fn ingest_then_sql_round_trip(backend: Backend) {
         (json!(3), json!(false))
     );
     assert!(body["elapsed_ms"].is_u64());
-    let limited: Value = http
-        .post(format!("{base}/v1/sql"))
-        .json(&json!({"sql": "SELECT * FROM workers", "max_rows": 2}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let limited: Value = post_json(
+        &http,
+        format!("{base}/v1/sql"),
+        &json!({"sql": "SELECT * FROM workers", "max_rows": 2}),
+    )
+    .await;
     assert_eq!(
         (limited["row_count"].clone(), limited["truncated"].clone()),
         (json!(2), json!(true))

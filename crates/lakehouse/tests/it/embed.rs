@@ -4,7 +4,7 @@
 use reqwest::Client;
 use serde_json::{Value, json};
 
-use crate::common::{expect_error, get_json, server};
+use crate::common::{expect_error, get_json, post_json, server};
 
 /// sentence-transformers' vectors for twelve texts (empty, one letter, Japanese, emoji, past 256 tokens, ...).
 fn reference() -> Vec<(String, Vec<f32>)> {
@@ -66,15 +66,12 @@ async fn embed_matches_the_reference_vectors() {
     }
 
     // `{"text": ...}` and an explicit model give the same vector as the batch did.
-    let one: Value = http
-        .post(format!("{}/v1/embed", server.url()))
-        .json(&json!({"text": texts[0], "model": "local/all-MiniLM-L6-v2"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let one: Value = post_json(
+        &http,
+        format!("{}/v1/embed", server.url()),
+        &json!({"text": texts[0], "model": "local/all-MiniLM-L6-v2"}),
+    )
+    .await;
     assert_eq!(one["vectors"].as_array().unwrap().len(), 1);
     assert!(cosine(&floats(&one["vectors"][0]), &reference[0].1) >= 0.9999);
 
@@ -324,15 +321,12 @@ async fn a_gateway_embeds_through_a_separate_embedd() {
         .await;
     let http = Client::new();
     let reference = reference();
-    let body: Value = http
-        .post(format!("{}/v1/embed", gateway.url()))
-        .json(&json!({"texts": [reference[3].0]}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body: Value = post_json(
+        &http,
+        format!("{}/v1/embed", gateway.url()),
+        &json!({"texts": [reference[3].0]}),
+    )
+    .await;
     assert!(
         cosine(&floats(&body["vectors"][0]), &reference[3].1) >= 0.9999,
         "{body}"
@@ -383,15 +377,12 @@ async fn vector_items_and_queries_in_words_use_the_model() {
     let search = |body: Value| {
         let http = http.clone();
         async move {
-            let hits: Value = http
-                .post(format!("{base}/v1/vectors/index/profiles/search"))
-                .json(&body)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let hits: Value = post_json(
+                &http,
+                format!("{base}/v1/vectors/index/profiles/search"),
+                &body,
+            )
+            .await;
             hits["hits"]
                 .as_array()
                 .unwrap()
@@ -420,15 +411,12 @@ async fn vector_items_and_queries_in_words_use_the_model() {
     // The stored vector is the model's vector for the item's text.
     let stored: Value =
         get_json(&http, format!("{base}/v1/vectors/index/profiles/items/w-3")).await;
-    let embedded: Value = http
-        .post(format!("{base}/v1/embed"))
-        .json(&json!({"texts": ["Registered nurse, intensive care unit night shifts"]}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let embedded: Value = post_json(
+        &http,
+        format!("{base}/v1/embed"),
+        &json!({"texts": ["Registered nurse, intensive care unit night shifts"]}),
+    )
+    .await;
     assert!(
         cosine(&floats(&stored["vector"]), &floats(&embedded["vectors"][0])) >= 0.9999,
         "{stored}"
