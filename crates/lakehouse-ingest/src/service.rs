@@ -16,13 +16,13 @@ use serde::Deserialize;
 use crate::decode::{decode, parquet_schema};
 use crate::infer::{infer_csv, infer_csv_from, infer_ndjson};
 use crate::spool::{Spooled, spool, tap};
+use crate::{Error, Result};
 
 /// Body chunks the tap holds while the inference catches up.
 const TAP_CHUNKS: usize = 64;
 
 /// A CSV inference reading the body as it arrives.
 type Inferring = tokio::task::JoinHandle<Result<arrow::datatypes::SchemaRef>>;
-use crate::{Error, Result};
 
 /// Ingest settings (`[ingest]` in the config file).
 #[derive(Debug, Clone, Deserialize)]

@@ -79,16 +79,13 @@ pub async fn spool(
     let file =
         NamedTempFile::new_in(dir).map_err(|e| Error::Spool(format!("{}: {e}", dir.display())))?;
     let std_file = file.reopen().map_err(|e| Error::Spool(e.to_string()))?;
-    let mut out = tokio::io::BufWriter::with_capacity(1 << 20, tokio::fs::File::from_std(std_file));
-    let mut hasher = Sha256::new();
-    let mut size = 0u64;
     let mut head: Vec<u8> = Vec::new();
     let mut head_done = !strip_bom;
     let mut body = body;
     let mut sink = Sink {
-        out: &mut out,
-        hasher: &mut hasher,
-        size: &mut size,
+        out: tokio::io::BufWriter::with_capacity(1 << 20, tokio::fs::File::from_std(std_file)),
+        hasher: Sha256::new(),
+        size: 0,
         max_bytes,
         tap,
     };
@@ -113,7 +110,12 @@ pub async fn spool(
     if !head_done && head != BOM {
         sink.write(Bytes::from(head)).await?;
     }
-    drop(sink);
+    let Sink {
+        mut out,
+        hasher,
+        size,
+        ..
+    } = sink;
     out.flush().await.map_err(|e| Error::Spool(e.to_string()))?;
     Ok(Spooled {
         file,
@@ -122,21 +124,22 @@ pub async fn spool(
     })
 }
 
-struct Sink<'a> {
-    out: &'a mut tokio::io::BufWriter<tokio::fs::File>,
-    hasher: &'a mut Sha256,
-    size: &'a mut u64,
+/// Where the stored bytes go: the file, the fingerprint, the size count and the tap.
+struct Sink {
+    out: tokio::io::BufWriter<tokio::fs::File>,
+    hasher: Sha256,
+    size: u64,
     max_bytes: u64,
     tap: Option<Tap>,
 }
 
-impl Sink<'_> {
+impl Sink {
     async fn write(&mut self, data: Bytes) -> Result<()> {
         if data.is_empty() {
             return Ok(());
         }
-        *self.size += data.len() as u64;
-        if *self.size > self.max_bytes {
+        self.size += data.len() as u64;
+        if self.size > self.max_bytes {
             return Err(Error::TooLarge {
                 max_bytes: self.max_bytes,
             });

@@ -430,6 +430,16 @@ mod tests {
             .collect()
     }
 
+    /// Inserts `extra` under keys from 10,000 up (clear of the keys `build` used).
+    fn add_extra(hnsw: &mut Hnsw, extra: &[Vec<f32>]) {
+        let items: Vec<(u64, &[f32])> = extra
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (10_000 + i as u64, v.as_slice()))
+            .collect();
+        hnsw.add_many(&items).expect("add");
+    }
+
     /// Vectors around 50 random centres.
     fn clustered(n: usize, dim: usize, seed: u64) -> Vec<Vec<f32>> {
         let mut next = rng(seed);
@@ -530,13 +540,7 @@ mod tests {
         assert!(hnsw.graph.unreachable() <= 2);
         // Freed slots are taken by the next inserts instead of new ones.
         let before = hnsw.graph.slots_in_use();
-        let extra = clustered(100, 16, 8);
-        let items: Vec<(u64, &[f32])> = extra
-            .iter()
-            .enumerate()
-            .map(|(i, v)| (10_000 + i as u64, v.as_slice()))
-            .collect();
-        hnsw.add_many(&items).expect("add");
+        add_extra(&mut hnsw, &clustered(100, 16, 8));
         assert_eq!(hnsw.graph.slots_in_use(), before);
     }
 
@@ -558,13 +562,7 @@ mod tests {
             for key in (0..3_000).filter(|k| k % 3 != 0) {
                 hnsw.remove(key).expect("remove");
             }
-            let extra = clustered(500, 16, 200 + seed);
-            let items: Vec<(u64, &[f32])> = extra
-                .iter()
-                .enumerate()
-                .map(|(i, v)| (10_000 + i as u64, v.as_slice()))
-                .collect();
-            hnsw.add_many(&items).expect("add");
+            add_extra(&mut hnsw, &clustered(500, 16, 200 + seed));
             let unreachable = hnsw.graph.unreachable();
             assert!(
                 unreachable <= at_most(hnsw.len()),
@@ -713,13 +711,7 @@ mod tests {
             hnsw.remove(key).expect("remove");
         }
         // A consolidation (freeing slots) and a few reused ones.
-        let extra = clustered(100, 16, 22);
-        let items: Vec<(u64, &[f32])> = extra
-            .iter()
-            .enumerate()
-            .map(|(i, v)| (10_000 + i as u64, v.as_slice()))
-            .collect();
-        hnsw.add_many(&items).expect("add");
+        add_extra(&mut hnsw, &clustered(100, 16, 22));
         for key in (1..3_000).step_by(7) {
             hnsw.remove(key).expect("remove");
         }

@@ -246,21 +246,7 @@ pub async fn write_snapshot(
 ) -> Result<()> {
     let mut files = Vec::new();
     for (name, bytes) in [(GRAPH_FILE, data.graph), (ENTRIES_FILE, data.entries)] {
-        let size = bytes.len() as u64;
-        let sum = {
-            let bytes = bytes.clone();
-            tokio::task::spawn_blocking(move || codec::checksum(&bytes))
-                .await
-                .map_err(|e| Error::Task(e.to_string()))?
-        };
-        store
-            .put(&meta.snapshot_file(data.seq, name), PutPayload::from(bytes))
-            .await?;
-        files.push(SnapshotFile {
-            name: name.to_owned(),
-            size,
-            checksum: sum,
-        });
+        files.push(put_snapshot_file(store, meta, data.seq, name, bytes).await?);
     }
     let manifest = SnapshotManifest {
         format: 1,
@@ -269,11 +255,46 @@ pub async fn write_snapshot(
         count: data.count,
         files,
     };
-    let json = serde_json::to_vec_pretty(&manifest)
+    put_manifest(store, meta, &manifest).await
+}
+
+/// Uploads one file of snapshot `seq` (its checksum computed off the async threads) and describes it for
+/// the manifest.
+async fn put_snapshot_file(
+    store: &Arc<dyn ObjectStore>,
+    meta: &IndexMeta,
+    seq: u64,
+    name: &str,
+    bytes: Bytes,
+) -> Result<SnapshotFile> {
+    let size = bytes.len() as u64;
+    let checksum = {
+        let bytes = bytes.clone();
+        tokio::task::spawn_blocking(move || codec::checksum(&bytes))
+            .await
+            .map_err(|e| Error::Task(e.to_string()))?
+    };
+    store
+        .put(&meta.snapshot_file(seq, name), PutPayload::from(bytes))
+        .await?;
+    Ok(SnapshotFile {
+        name: name.to_owned(),
+        size,
+        checksum,
+    })
+}
+
+/// Writes a snapshot's manifest (one PUT: the snapshot is readable from this moment).
+async fn put_manifest(
+    store: &Arc<dyn ObjectStore>,
+    meta: &IndexMeta,
+    manifest: &SnapshotManifest,
+) -> Result<()> {
+    let json = serde_json::to_vec_pretty(manifest)
         .map_err(|e| Error::Corrupt(format!("snapshot manifest does not serialise: {e}")))?;
     store
         .put(
-            &meta.snapshot_file(data.seq, MANIFEST_FILE),
+            &meta.snapshot_file(manifest.seq, MANIFEST_FILE),
             PutPayload::from(json),
         )
         .await?;
@@ -449,45 +470,19 @@ async fn convert_legacy_snapshot(
     graph: Bytes,
 ) -> Result<()> {
     let seq = manifest.seq;
-    let size = graph.len() as u64;
-    let checksum = {
-        let graph = graph.clone();
-        tokio::task::spawn_blocking(move || codec::checksum(&graph))
-            .await
-            .map_err(|e| Error::Task(e.to_string()))?
-    };
-    store
-        .put(
-            &meta.snapshot_file(seq, GRAPH_FILE),
-            PutPayload::from(graph),
-        )
-        .await?;
+    let graph_file = put_snapshot_file(store, meta, seq, GRAPH_FILE, graph).await?;
     let mut files: Vec<SnapshotFile> = manifest
         .files
         .iter()
         .filter(|f| f.name != LEGACY_GRAPH_FILE)
         .cloned()
         .collect();
-    files.insert(
-        0,
-        SnapshotFile {
-            name: GRAPH_FILE.to_owned(),
-            size,
-            checksum,
-        },
-    );
+    files.insert(0, graph_file);
     let rewritten = SnapshotManifest {
         files,
         ..manifest.clone()
     };
-    let json = serde_json::to_vec_pretty(&rewritten)
-        .map_err(|e| Error::Corrupt(format!("snapshot manifest does not serialise: {e}")))?;
-    store
-        .put(
-            &meta.snapshot_file(seq, MANIFEST_FILE),
-            PutPayload::from(json),
-        )
-        .await?;
+    put_manifest(store, meta, &rewritten).await?;
     delete_quietly(store, &meta.snapshot_file(seq, LEGACY_GRAPH_FILE)).await
 }
 

@@ -61,9 +61,9 @@ pub(crate) async fn spawn_on(
     }
 }
 
-/// GETs `url` and reads the body as JSON (for answers a test inspects whatever their status).
-pub(crate) async fn get_json(http: &reqwest::Client, url: String) -> Value {
-    http.get(url)
+/// Sends a request and reads the answer as JSON (for answers a test inspects whatever their status).
+async fn answer_json(request: reqwest::RequestBuilder) -> Value {
+    request
         .send()
         .await
         .expect("request")
@@ -72,16 +72,14 @@ pub(crate) async fn get_json(http: &reqwest::Client, url: String) -> Value {
         .expect("JSON body")
 }
 
-/// POSTs `body` as JSON to `url` and reads the JSON answer (whatever its status).
+/// GETs `url` and reads the body as JSON.
+pub(crate) async fn get_json(http: &reqwest::Client, url: String) -> Value {
+    answer_json(http.get(url)).await
+}
+
+/// POSTs `body` as JSON to `url` and reads the JSON answer.
 pub(crate) async fn post_json(http: &reqwest::Client, url: String, body: &Value) -> Value {
-    http.post(url)
-        .json(body)
-        .send()
-        .await
-        .expect("request")
-        .json()
-        .await
-        .expect("JSON body")
+    answer_json(http.post(url).json(body)).await
 }
 
 /// Asserts the response is the JSON error body with `code`, and returns the message.

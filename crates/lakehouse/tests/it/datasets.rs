@@ -577,11 +577,7 @@ async fn repeated_long_text_reads_as_a_dictionary_and_answers_as_text(backend: B
     assert_eq!(scalar(&http, base, overtime).await, json!(1001));
     let statement =
         json!({"sql": "SELECT sheet, note FROM sheets WHERE sheet IN (1, 3000) ORDER BY sheet"});
-    let body: Value = sql_as(&http, base, "application/json", &statement)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let body = post_json(&http, format!("{base}/v1/sql"), &statement).await;
     assert_eq!(
         body["columns"],
         json!([{"name": "sheet", "type": "int64"}, {"name": "note", "type": "string"}])
