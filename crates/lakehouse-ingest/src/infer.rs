@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
-use chrono::{DateTime, NaiveDate, NaiveDateTime};
+use chrono::{DateTime, NaiveDateTime};
 
 use crate::{Error, Result};
 
@@ -59,55 +59,97 @@ impl Kind {
     }
 }
 
-fn classify(value: &str) -> Kind {
-    if value.eq_ignore_ascii_case("true") || value.eq_ignore_ascii_case("false") {
-        return Kind::Boolean;
+/// The kind of one non-empty value. Every value of every column not yet known to be text goes through here,
+/// so the shapes that fill most columns (integers, decimals, `YYYY-MM-DD`, and that with ` HH:MM:SS` or
+/// `THH:MM:SS`) are recognised from the bytes by hand; only rarer shapes (exponents, time zones, fractions
+/// of a second) go to the standard and chrono parsers, which re-read their format for every value.
+fn classify(value: &[u8]) -> Kind {
+    match value.first() {
+        Some(b'0'..=b'9' | b'-' | b'+' | b'.') => {}
+        Some(b't' | b'T' | b'f' | b'F') => {
+            return if value.eq_ignore_ascii_case(b"true") || value.eq_ignore_ascii_case(b"false") {
+                Kind::Boolean
+            } else {
+                Kind::Text
+            };
+        }
+        _ => return Kind::Text,
     }
-    let digits = value.strip_prefix(['-', '+']).unwrap_or(value);
-    let leading_zero =
-        digits.len() > 1 && digits.starts_with('0') && digits.as_bytes()[1].is_ascii_digit();
-    if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
-        return if leading_zero || value.parse::<i64>().is_err() {
+    if let Some(kind) = classify_number(value) {
+        return kind;
+    }
+    if value.len() == 10 && is_date(value) {
+        return Kind::Date;
+    }
+    match std::str::from_utf8(value) {
+        Ok(text) if is_timestamp(text) => Kind::Timestamp,
+        _ => Kind::Text,
+    }
+}
+
+/// `Some(Int)`, `Some(Float)` or `Some(Text)` for what starts like a number and is one (or is a number with
+/// a leading zero, kept as text so zip codes keep their zeros); `None` for anything else (dates, words).
+fn classify_number(value: &[u8]) -> Option<Kind> {
+    let unsigned = match value {
+        [b'-' | b'+', rest @ ..] => rest,
+        _ => value,
+    };
+    let whole = unsigned.iter().take_while(|b| b.is_ascii_digit()).count();
+    let leading_zero = whole > 1 && unsigned[0] == b'0';
+    if whole == unsigned.len() {
+        if whole == 0 {
+            return None;
+        }
+        // 18 digits always fit an i64; longer ones are checked.
+        let fits = whole <= 18 || parse_ascii::<i64>(value).is_some();
+        return Some(if leading_zero || !fits {
             Kind::Text
         } else {
             Kind::Int
-        };
+        });
     }
-    if is_decimal_literal(digits) && !leading_zero && value.parse::<f64>().is_ok_and(f64::is_finite)
-    {
-        return Kind::Float;
-    }
-    if value.len() == 10 && is_date(value.as_bytes()) {
-        return Kind::Date;
-    }
-    if is_timestamp(value) {
-        return Kind::Timestamp;
-    }
-    Kind::Text
-}
-
-/// `1.5`, `.5`, `1.`, `1e5`, `1.5E-3`: digits with an optional point and exponent, nothing else.
-fn is_decimal_literal(s: &str) -> bool {
-    let (mantissa, exponent) = match s.find(['e', 'E']) {
-        Some(i) => (&s[..i], Some(&s[i + 1..])),
-        None => (s, None),
+    let rest = &unsigned[whole..];
+    let (frac, rest) = match rest {
+        [b'.', after @ ..] => {
+            let n = after.iter().take_while(|b| b.is_ascii_digit()).count();
+            (n, &after[n..])
+        }
+        _ => (0, rest),
     };
-    let mut parts = mantissa.splitn(2, '.');
-    let whole = parts.next().unwrap_or("");
-    let frac = parts.next().unwrap_or("");
-    let all_digits = |p: &str| p.bytes().all(|b| b.is_ascii_digit());
-    let mantissa_ok =
-        (!whole.is_empty() || !frac.is_empty()) && all_digits(whole) && all_digits(frac);
-    let exponent_ok = exponent.is_none_or(|e| {
-        let e = e.strip_prefix(['-', '+']).unwrap_or(e);
-        !e.is_empty() && all_digits(e)
-    });
-    mantissa_ok && exponent_ok
+    let has_point = rest.len() < unsigned.len() - whole;
+    if whole + frac == 0 {
+        return None;
+    }
+    let exponent = match rest {
+        [] => false,
+        [b'e' | b'E', exp @ ..] => {
+            let digits = match exp {
+                [b'-' | b'+', d @ ..] => d,
+                d => d,
+            };
+            if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+                return None;
+            }
+            true
+        }
+        _ => return None,
+    };
+    if !has_point && !exponent {
+        return None;
+    }
+    if leading_zero {
+        return Some(Kind::Text);
+    }
+    // A plain decimal is finite unless it has over 308 digits before the point; exponents are checked.
+    let finite =
+        (!exponent && whole <= 308) || parse_ascii::<f64>(value).is_some_and(f64::is_finite);
+    Some(if finite { Kind::Float } else { Kind::Text })
 }
 
-/// Every value of a column is classified, so the two shapes that fill most date and timestamp columns
-/// (`YYYY-MM-DD`, and that with ` HH:MM:SS` or `THH:MM:SS`) are checked by hand: chrono's format-string
-/// parser re-reads its format for every value and was a fifth of an ingest's time.
+fn parse_ascii<T: std::str::FromStr>(value: &[u8]) -> Option<T> {
+    std::str::from_utf8(value).ok()?.parse().ok()
+}
+
 fn digits(bytes: &[u8]) -> Option<u32> {
     bytes.iter().try_fold(0u32, |n, b| {
         b.is_ascii_digit().then(|| n * 10 + u32::from(b - b'0'))
@@ -120,10 +162,20 @@ fn is_date(b: &[u8]) -> bool {
         return false;
     }
     match (digits(&b[..4]), digits(&b[5..7]), digits(&b[8..10])) {
-        (Some(y), Some(m), Some(d)) => {
-            i32::try_from(y).is_ok_and(|y| NaiveDate::from_ymd_opt(y, m, d).is_some())
-        }
+        (Some(y), Some(m @ 1..=12), Some(d)) => d >= 1 && d <= days_in_month(y, m),
         _ => false,
+    }
+}
+
+/// The proleptic Gregorian calendar, as chrono (and Arrow's date parser) has it.
+fn days_in_month(year: u32, month: u32) -> u32 {
+    match month {
+        2 if year.is_multiple_of(4) && (!year.is_multiple_of(100) || year.is_multiple_of(400)) => {
+            29
+        }
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
     }
 }
 
@@ -176,7 +228,7 @@ pub fn infer_csv_from(input: impl Read) -> Result<SchemaRef> {
         .has_headers(true)
         .flexible(false)
         .buffer_capacity(1 << 20)
-        .from_reader(BufReader::with_capacity(1 << 20, counting));
+        .from_reader(counting);
     let headers = reader
         .byte_headers()
         .map_err(|e| csv_error(&e, &[]))?
@@ -221,20 +273,23 @@ pub fn infer_csv_from(input: impl Read) -> Result<SchemaRef> {
             Err(e) => return Err(csv_error(&e, &names)),
         }
         last_line = record.position().map_or(last_line, csv::Position::line);
-        for (i, raw) in record.iter().enumerate() {
-            if raw.is_empty() {
-                continue;
-            }
-            let Ok(value) = std::str::from_utf8(raw) else {
-                let line = record.position().map_or(0, |p| p.line());
-                return Err(Error::Malformed(format!(
-                    "line {line}, column {} ({}): the value is not valid UTF-8",
-                    i + 1,
-                    names[i]
-                )));
-            };
-            if kinds[i] != Kind::Text {
-                kinds[i] = kinds[i].merge(classify(value));
+        // One check of the whole record's bytes; the field at fault is looked for only when it fails.
+        if std::str::from_utf8(record.as_slice()).is_err() {
+            let bad = record
+                .iter()
+                .position(|raw| std::str::from_utf8(raw).is_err())
+                .unwrap_or(0);
+            let line = record.position().map_or(0, |p| p.line());
+            return Err(Error::Malformed(format!(
+                "line {line}, column {} ({}): the value is not valid UTF-8",
+                bad + 1,
+                names[bad]
+            )));
+        }
+        for (raw, kind) in record.iter().zip(kinds.iter_mut()) {
+            // A column already known to be text is not looked at again.
+            if !raw.is_empty() && *kind != Kind::Text {
+                *kind = kind.merge(classify(raw));
             }
         }
     }
@@ -377,29 +432,78 @@ mod tests {
 
     #[test]
     fn classifies_values() {
-        assert_eq!(classify("42"), Kind::Int);
-        assert_eq!(classify("-4.5e3"), Kind::Float);
-        assert_eq!(classify("007"), Kind::Text);
-        assert_eq!(classify("0.5"), Kind::Float);
-        assert_eq!(classify("TRUE"), Kind::Boolean);
-        assert_eq!(classify("2024-02-29"), Kind::Date);
-        assert_eq!(classify("2024-02-30"), Kind::Text);
-        assert_eq!(classify("2024-01-05T10:00:00Z"), Kind::Timestamp);
-        assert_eq!(classify("2024-01-05 10:00:00.25"), Kind::Timestamp);
-        assert_eq!(classify("NaN"), Kind::Text);
-        assert_eq!(classify("N/A"), Kind::Text);
+        assert_eq!(classify(b"42"), Kind::Int);
+        assert_eq!(classify(b"-4.5e3"), Kind::Float);
+        assert_eq!(classify(b"007"), Kind::Text);
+        assert_eq!(classify(b"0.5"), Kind::Float);
+        assert_eq!(classify(b"TRUE"), Kind::Boolean);
+        assert_eq!(classify(b"2024-02-29"), Kind::Date);
+        assert_eq!(classify(b"2024-02-30"), Kind::Text);
+        assert_eq!(classify(b"2024-01-05T10:00:00Z"), Kind::Timestamp);
+        assert_eq!(classify(b"2024-01-05 10:00:00.25"), Kind::Timestamp);
+        assert_eq!(classify(b"NaN"), Kind::Text);
+        assert_eq!(classify(b"N/A"), Kind::Text);
         // The hand-checked shapes agree with the calendar and the clock.
-        assert_eq!(classify("2023-02-29"), Kind::Text);
-        assert_eq!(classify("2024-13-01"), Kind::Text);
-        assert_eq!(classify("2024-1-015"), Kind::Text);
-        assert_eq!(classify("2024/01/05"), Kind::Text);
-        assert_eq!(classify("2024-01-05 23:59:59"), Kind::Timestamp);
-        assert_eq!(classify("2024-01-05T00:00:00"), Kind::Timestamp);
-        assert_eq!(classify("2024-01-05 24:00:00"), Kind::Text);
-        assert_eq!(classify("2024-01-05 10:60:00"), Kind::Text);
-        assert_eq!(classify("2024-01-05 1a:00:00"), Kind::Text);
-        assert_eq!(classify("2024-02-30 10:00:00"), Kind::Text);
-        assert_eq!(classify("2024-01-05 10:00:00+02:00"), Kind::Timestamp);
+        assert_eq!(classify(b"2023-02-29"), Kind::Text);
+        assert_eq!(classify(b"2024-13-01"), Kind::Text);
+        assert_eq!(classify(b"2024-1-015"), Kind::Text);
+        assert_eq!(classify(b"2024/01/05"), Kind::Text);
+        assert_eq!(classify(b"2024-01-05 23:59:59"), Kind::Timestamp);
+        assert_eq!(classify(b"2024-01-05T00:00:00"), Kind::Timestamp);
+        assert_eq!(classify(b"2024-01-05 24:00:00"), Kind::Text);
+        assert_eq!(classify(b"2024-01-05 10:60:00"), Kind::Text);
+        assert_eq!(classify(b"2024-01-05 1a:00:00"), Kind::Text);
+        assert_eq!(classify(b"2024-02-30 10:00:00"), Kind::Text);
+        assert_eq!(classify(b"2024-01-05 10:00:00+02:00"), Kind::Timestamp);
+        assert_eq!(classify(b"2000-02-29"), Kind::Date);
+        assert_eq!(classify(b"1900-02-29"), Kind::Text);
+        assert_eq!(classify(b"2024-04-31"), Kind::Text);
+        assert_eq!(classify(b"2024-00-10"), Kind::Text);
+        assert_eq!(classify(b"2024-01-00"), Kind::Text);
+    }
+
+    #[test]
+    fn classifies_number_shapes() {
+        for (value, kind) in [
+            ("0", Kind::Int),
+            ("+5", Kind::Int),
+            ("-0", Kind::Int),
+            ("9223372036854775807", Kind::Int),
+            ("-9223372036854775808", Kind::Int),
+            ("9223372036854775808", Kind::Text),
+            ("1.", Kind::Float),
+            (".5", Kind::Float),
+            ("-.5", Kind::Float),
+            ("1e5", Kind::Float),
+            ("1.5E-3", Kind::Float),
+            ("0.25", Kind::Float),
+            ("1e400", Kind::Text),
+            ("00.5", Kind::Text),
+            ("01e5", Kind::Text),
+            ("-", Kind::Text),
+            (".", Kind::Text),
+            ("-.", Kind::Text),
+            ("1e", Kind::Text),
+            ("1e+", Kind::Text),
+            ("1.5.3", Kind::Text),
+            ("1,5", Kind::Text),
+            (" 42", Kind::Text),
+            ("42 ", Kind::Text),
+            ("-inf", Kind::Text),
+            ("0x10", Kind::Text),
+            ("12abc", Kind::Text),
+            ("true", Kind::Boolean),
+            ("False", Kind::Boolean),
+            ("t", Kind::Text),
+            ("truely", Kind::Text),
+        ] {
+            assert_eq!(classify(value.as_bytes()), kind, "{value:?}");
+        }
+        // A decimal of over 308 digits is larger than any f64.
+        let huge = format!("{}.5", "9".repeat(309));
+        assert_eq!(classify(huge.as_bytes()), Kind::Text);
+        let large = format!("{}.5", "9".repeat(300));
+        assert_eq!(classify(large.as_bytes()), Kind::Float);
     }
 
     #[test]
