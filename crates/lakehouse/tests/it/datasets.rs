@@ -236,6 +236,168 @@ async fn csv_oddities_and_malformed_input() {
     expect_error(wrong_type, 415, "unsupported_media_type").await;
 }
 
+/// A server that writes CSV bodies while they upload, typed by their first 256 bytes, so that small bodies
+/// exercise what a large one does when its later rows type differently.
+async fn speculating_server() -> lakehouse_test_helpers::TestServer {
+    server()
+        .config("[ingest]\nspeculative_prefix_bytes = 256\n")
+        .spawn()
+        .await
+}
+
+/// `rows` rows of `id,score,late` with whole-number scores and no `late`, then `last`.
+fn body_ending_with(rows: usize, last: &str) -> String {
+    let mut body = String::from("id,score,late\n");
+    for i in 1..=rows {
+        body.push_str(&format!("{i},{i},\n"));
+    }
+    body.push_str(last);
+    body
+}
+
+/// The data files under a dataset's directory.
+fn data_files(server: &lakehouse_test_helpers::TestServer, dataset: &str) -> Vec<String> {
+    let dir = server.data_dir().join("datasets").join(dataset);
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name != "_delta_log")
+        .collect()
+}
+
+#[tokio::test]
+async fn later_rows_that_type_differently_are_written_with_the_types_of_all_rows() {
+    let server = speculating_server().await;
+    let (http, base) = (Client::new(), server.url());
+    // A value that does not parse as the first rows' type: the write under way stops at it.
+    let broken = ingest_ok(
+        &http,
+        base,
+        "broken",
+        "mode=create",
+        &body_ending_with(200, "201,N/A,7\n"),
+    )
+    .await;
+    // A column empty in the first rows gets values: it decodes, but as the wrong type, so it is not committed.
+    let filled = ingest_ok(
+        &http,
+        base,
+        "filled",
+        "mode=create",
+        &body_ending_with(200, "201,5,7\n"),
+    )
+    .await;
+    for (answer, score) in [(&broken, "string"), (&filled, "int64")] {
+        assert_eq!(answer["version"], 0);
+        assert_eq!(answer["rows"], 201);
+        let types: Vec<_> = answer["schema"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["type"].clone())
+            .collect();
+        assert_eq!(types, [json!("int64"), json!(score), json!("int64")]);
+    }
+    assert_eq!(
+        rows(&http, base, "SELECT score, late FROM broken WHERE id = 201").await,
+        vec![json!(["N/A", 7])]
+    );
+    assert_eq!(
+        scalar(&http, base, "SELECT sum(score) + sum(late) FROM filled").await,
+        json!(200 * 201 / 2 + 5 + 7)
+    );
+    for dataset in ["broken", "filled"] {
+        let manifest = get_json(&http, format!("{base}/v1/catalog/datasets/{dataset}")).await;
+        assert_eq!(
+            manifest["history"].as_array().unwrap().len(),
+            1,
+            "{manifest}"
+        );
+        assert_eq!(
+            data_files(&server, dataset).len(),
+            1,
+            "the called-off write left no file behind"
+        );
+    }
+    // An append whose later rows type differently goes through the same way.
+    let appended = ingest_ok(
+        &http,
+        base,
+        "filled",
+        "mode=append",
+        &body_ending_with(100, "101,5,8\n"),
+    )
+    .await;
+    assert_eq!(appended["version"], 1);
+    assert_eq!(
+        rows(&http, base, "SELECT count(*), sum(late) FROM filled").await,
+        vec![json!([302, 15])]
+    );
+}
+
+#[tokio::test]
+async fn a_body_found_malformed_or_cut_off_after_its_first_rows_writes_nothing() {
+    let server = speculating_server().await;
+    let (http, base) = (Client::new(), server.url());
+    for (dataset, last, fault) in [
+        ("extra", "201,1,2,3\n", "line 202"),
+        ("unclosed", "201,\"1,\n", "line 202"),
+    ] {
+        let answer = ingest(
+            &http,
+            base,
+            dataset,
+            "mode=create",
+            &body_ending_with(200, last),
+        )
+        .await;
+        let message = expect_error(answer, 422, "unprocessable_content").await;
+        assert!(message.contains(fault), "{message}");
+    }
+    // A body that stops short of its declared length.
+    let body = body_ending_with(200, "");
+    let addr = base.trim_start_matches("http://").to_owned();
+    let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let head = format!(
+        "POST /v1/ingest/cut?mode=create HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\nContent-Length: {}\r\n\r\n",
+        body.len() + 1000
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(body.as_bytes()).await.unwrap();
+    stream.shutdown().await.unwrap();
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(!answer.starts_with("HTTP/1.1 201"), "{answer}");
+    // None of these commits, then or later: another ingest runs in the meantime.
+    ingest_ok(
+        &http,
+        base,
+        "after",
+        "mode=create",
+        &body_ending_with(300, ""),
+    )
+    .await;
+    for dataset in ["extra", "unclosed", "cut"] {
+        let manifest = http
+            .get(format!("{base}/v1/catalog/datasets/{dataset}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(manifest.status().as_u16(), 404, "{dataset}");
+    }
+    let names: Vec<_> = datasets(&http, base).await["datasets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["name"].clone())
+        .collect();
+    assert_eq!(names, [json!("after")]);
+}
+
 #[tokio::test]
 async fn drift_is_a_409_with_the_diff_and_nothing_changes() {
     let server = server().spawn().await;
