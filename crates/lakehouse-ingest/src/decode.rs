@@ -2,14 +2,11 @@
 //!
 //! Decoding is blocking work, so it runs on the blocking pool and hands batches over a channel of two: the
 //! writer pulls them as fast as it can write, and memory stays at a few batches however large the input.
-//! A CSV body can also be decoded while it arrives, before its whole-input schema is known
-//! ([`decode_csv_gated`]); that stream only ends once the schema it was decoded with is confirmed.
 
 use std::fs::File;
-use std::io::{BufReader, Read};
+use std::io::BufReader;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use arrow::record_batch::RecordBatch;
 use datafusion::error::DataFusionError;
@@ -36,56 +33,19 @@ pub fn decode(
     reconciled: Reconciled,
     batch_rows: usize,
 ) -> SendableRecordBatchStream {
-    batches_of(reconciled, None, move |reconciled| {
-        open(&path, format, reconciled, batch_rows)
-    })
-}
-
-/// Whether a speculative write may commit: told once its whole input has been decoded.
-#[derive(Debug)]
-pub struct Gate {
-    /// `true` when the body was stored whole and its schema, inferred from every row, is the one decoded
-    /// with; `false` or a dropped sender otherwise.
-    pub open: tokio::sync::oneshot::Receiver<bool>,
-    /// Set when the stream ended with the gate open: the write goes on to commit from there.
-    pub passed: Arc<AtomicBool>,
-}
-
-/// Decodes a CSV body from `input` as it arrives (its header included) with `reconciled.parse`. The stream
-/// does not end before `gate` opens: a closed gate ends it with an error instead, so nothing is committed.
-pub fn decode_csv_gated(
-    input: impl Read + Send + 'static,
-    reconciled: Reconciled,
-    batch_rows: usize,
-    gate: Gate,
-) -> SendableRecordBatchStream {
-    batches_of(reconciled, Some(gate), move |reconciled| {
-        csv_batches(
-            BufReader::with_capacity(1 << 20, input),
-            reconciled,
-            batch_rows,
-        )
-    })
-}
-
-/// Runs `open`'s batches through `reconciled.conform` on the blocking pool and streams them; with a `gate`,
-/// the end of the input waits on it.
-fn batches_of(
-    reconciled: Reconciled,
-    gate: Option<Gate>,
-    open: impl FnOnce(&Reconciled) -> Result<Batches, DataFusionError> + Send + 'static,
-) -> SendableRecordBatchStream {
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<RecordBatch, DataFusionError>>(2);
     let output = reconciled.output.clone();
+    let reconciled = Arc::new(reconciled);
     tokio::task::spawn_blocking(move || {
         let send = |item: Result<RecordBatch, DataFusionError>| tx.blocking_send(item).is_ok();
-        let batches = match open(&reconciled) {
-            Ok(iter) => iter,
-            Err(e) => {
-                send(Err(e));
-                return;
-            }
-        };
+        let batches: Box<dyn Iterator<Item = Result<RecordBatch, DataFusionError>>> =
+            match open(&path, format, &reconciled, batch_rows) {
+                Ok(iter) => iter,
+                Err(e) => {
+                    send(Err(e));
+                    return;
+                }
+            };
         for batch in batches {
             let item = batch.and_then(|b| reconciled.conform(&b).map_err(input_error));
             let failed = item.is_err();
@@ -95,36 +55,10 @@ fn batches_of(
             }
         }
     });
-    let stream = futures::stream::unfold((rx, gate), |(mut rx, gate)| async move {
-        if let Some(item) = rx.recv().await {
-            return Some((item, (rx, gate)));
-        }
-        let gate = gate?;
-        if gate.open.await.unwrap_or(false) {
-            gate.passed.store(true, Ordering::Release);
-            return None;
-        }
-        let refused = DataFusionError::Execution(
-            "the speculative write was called off: the body's schema or content differs from what it was \
-             decoded as"
-                .into(),
-        );
-        Some((Err(refused), (rx, None)))
+    let stream = futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
     });
     Box::pin(RecordBatchStreamAdapter::new(output, stream))
-}
-
-fn csv_batches(
-    input: impl Read + Send + 'static,
-    reconciled: &Reconciled,
-    batch_rows: usize,
-) -> Result<Batches, DataFusionError> {
-    let reader = arrow::csv::ReaderBuilder::new(reconciled.parse.clone())
-        .with_header(true)
-        .with_batch_size(batch_rows)
-        .build(input)
-        .map_err(input_error)?;
-    Ok(Box::new(reader.map(|b| b.map_err(input_error))))
 }
 
 type Batches = Box<dyn Iterator<Item = Result<RecordBatch, DataFusionError>>>;
@@ -138,7 +72,14 @@ fn open(
     let file = File::open(path).map_err(|e| DataFusionError::External(Box::new(e)))?;
     let buffered = BufReader::with_capacity(1 << 20, file);
     match format {
-        IngestFormat::Csv => csv_batches(buffered, reconciled, batch_rows),
+        IngestFormat::Csv => {
+            let reader = arrow::csv::ReaderBuilder::new(reconciled.parse.clone())
+                .with_header(true)
+                .with_batch_size(batch_rows)
+                .build(buffered)
+                .map_err(input_error)?;
+            Ok(Box::new(reader.map(|b| b.map_err(input_error))))
+        }
         IngestFormat::Ndjson => {
             let reader = arrow::json::ReaderBuilder::new(reconciled.parse.clone())
                 .with_batch_size(batch_rows)

@@ -9,14 +9,12 @@
 //! - [`spool`]: the body to a temporary file.
 //! - [`infer`]: whole-input schema inference and structure checks.
 //! - [`decode`]: the second pass, batches with the final schema.
-//! - [`speculate`]: CSV bodies written while they upload, committed only if their whole-input schema agrees.
 //! - [`service`]: [`Ingest`], the [`lakehouse_api::IngestApi`] implementation, and [`IngestConfig`].
 #![deny(missing_docs)]
 
 pub mod decode;
 pub mod infer;
 pub mod service;
-pub mod speculate;
 pub mod spool;
 
 use lakehouse_types::{ApiError, ErrorCode};

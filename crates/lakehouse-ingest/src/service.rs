@@ -7,7 +7,7 @@ use lakehouse_api::IngestApi;
 use lakehouse_api::storage::ByteStream;
 use lakehouse_catalog::idempotency::fingerprint;
 use lakehouse_catalog::names::validate_name;
-use lakehouse_catalog::{Catalog, WriteArgs, WriteOutcome};
+use lakehouse_catalog::{Catalog, WriteArgs};
 use lakehouse_types::dataset::{IngestFormat, IngestRequest, WriteResponse};
 use lakehouse_types::health::ServiceHealth;
 use lakehouse_types::{ApiError, RequestContext};
@@ -15,7 +15,6 @@ use serde::Deserialize;
 
 use crate::decode::{decode, parquet_schema};
 use crate::infer::{infer_csv, infer_csv_from, infer_ndjson};
-use crate::speculate::{Plan, Speculation, Written};
 use crate::spool::{Spooled, spool, tap};
 use crate::{Error, Result};
 
@@ -35,10 +34,6 @@ pub struct IngestConfig {
     pub spool_dir: Option<PathBuf>,
     /// Rows per record batch while decoding.
     pub batch_rows: usize,
-    /// CSV bodies without an Idempotency-Key are written while they upload, typed by the rows in their
-    /// first this many bytes, and written again from the spool if the whole body types differently; 0 writes
-    /// every body only once it has arrived whole.
-    pub speculative_prefix_bytes: usize,
 }
 
 impl Default for IngestConfig {
@@ -47,7 +42,6 @@ impl Default for IngestConfig {
             max_body_bytes: 16 * 1024 * 1024 * 1024,
             spool_dir: None,
             batch_rows: crate::decode::BATCH_ROWS,
-            speculative_prefix_bytes: 1 << 20,
         }
     }
 }
@@ -72,17 +66,19 @@ impl Ingest {
             .unwrap_or_else(std::env::temp_dir)
     }
 
-    /// The schema of every row of the body: from the inference that read it as it arrived, or read now.
-    async fn incoming(
+    async fn write(
         &self,
+        ctx: &RequestContext,
+        request: &IngestRequest,
         body: &Spooled,
-        format: IngestFormat,
         inferring: Option<Inferring>,
-    ) -> Result<arrow::datatypes::SchemaRef> {
+    ) -> Result<WriteResponse> {
         let path = body.file.path().to_path_buf();
-        match inferring {
+        let format = request.format;
+        let incoming = match inferring {
             Some(running) => running.await,
             None => {
+                let path = path.clone();
                 tokio::task::spawn_blocking(move || match format {
                     IngestFormat::Csv => infer_csv(&path),
                     IngestFormat::Ndjson => infer_ndjson(&path),
@@ -91,40 +87,14 @@ impl Ingest {
                 .await
             }
         }
-        .map_err(|e| Error::Task(e.to_string()))?
-    }
-
-    fn metadata(ctx: &RequestContext, request: &IngestRequest) -> serde_json::Value {
-        serde_json::json!({
-            "source": "ingest",
-            "format": request.format.content_type(),
-            "caller": ctx.caller.name,
-        })
-    }
-
-    /// Writes the spooled body as a new version (settling a speculative write of it first, if one ran).
-    async fn write(
-        &self,
-        ctx: &RequestContext,
-        request: &IngestRequest,
-        body: &Spooled,
-        inferring: Option<Inferring>,
-        speculation: Option<Speculation>,
-    ) -> Result<WriteResponse> {
-        let incoming = self.incoming(body, request.format, inferring).await?;
-        if let Some(speculation) = speculation
-            && let Some(Written { created, outcome }) = speculation.settle(&incoming).await?
-        {
-            return self.finish(ctx, request, created, outcome).await;
-        }
+        .map_err(|e| Error::Task(e.to_string()))??;
         let add_columns = request.evolve.is_some();
         let tables = self.catalog.tables();
         let (table, reconciled) = tables
             .prepare(&request.dataset, request.mode, add_columns, &incoming)
             .await?;
         let created = table.is_none();
-        let path = body.file.path().to_path_buf();
-        let batches = decode(path, request.format, reconciled, self.batch_rows());
+        let batches = decode(path, format, reconciled, self.config.batch_rows.max(1));
         let outcome = tables
             .write(WriteArgs {
                 name: request.dataset.clone(),
@@ -132,23 +102,14 @@ impl Ingest {
                 mode: request.mode,
                 merge_schema: add_columns,
                 batches,
-                metadata: Self::metadata(ctx, request),
+                metadata: serde_json::json!({
+                    "source": "ingest",
+                    "format": format.content_type(),
+                    "body_sha256": body.sha256,
+                    "caller": ctx.caller.name,
+                }),
             })
             .await?;
-        self.finish(ctx, request, created, outcome).await
-    }
-
-    fn batch_rows(&self) -> usize {
-        self.config.batch_rows.max(1)
-    }
-
-    async fn finish(
-        &self,
-        ctx: &RequestContext,
-        request: &IngestRequest,
-        created: bool,
-        outcome: WriteOutcome,
-    ) -> Result<WriteResponse> {
         if created {
             self.catalog
                 .record_dataset(ctx, &request.dataset, "ingest")
@@ -183,33 +144,15 @@ impl IngestApi for Ingest {
         // CSV inference reads every row: it reads them as they arrive, from the spool's tap, instead of
         // from the file afterwards. (If the spool fails, the request fails with it and the inference,
         // which then sees a cut-off body, is never looked at.)
-        let mut taps = Vec::new();
-        let inferring = match request.format {
+        let (tap, inferring) = match request.format {
             IngestFormat::Csv => {
                 let (tap, reader) = tap(TAP_CHUNKS);
-                taps.push(tap);
-                Some(tokio::task::spawn_blocking(move || infer_csv_from(reader)))
+                let running = tokio::task::spawn_blocking(move || infer_csv_from(reader));
+                (Some(tap), Some(running))
             }
-            IngestFormat::Ndjson | IngestFormat::Parquet => None,
+            IngestFormat::Ndjson | IngestFormat::Parquet => (None, None),
         };
-        // Dropped unsettled (the body fails to arrive, or is malformed), a speculative write is called off.
-        let speculation = (request.format == IngestFormat::Csv
-            && request.idempotency_key.is_none()
-            && self.config.speculative_prefix_bytes > 0)
-            .then(|| {
-                let (tap, reader) = tap(TAP_CHUNKS);
-                taps.push(tap);
-                let plan = Plan {
-                    tables: self.catalog.tables().clone(),
-                    dataset: request.dataset.clone(),
-                    mode: request.mode,
-                    add_columns: request.evolve.is_some(),
-                    batch_rows: self.batch_rows(),
-                    metadata: Self::metadata(ctx, &request),
-                };
-                crate::speculate::start(plan, reader, self.config.speculative_prefix_bytes)
-            });
-        let spooled = spool(body, &self.spool_dir(), max_bytes, strip_bom, taps).await?;
+        let spooled = spool(body, &self.spool_dir(), max_bytes, strip_bom, tap).await?;
         let hash = fingerprint(&[
             request.dataset.as_bytes(),
             request.mode.as_str().as_bytes(),
@@ -220,7 +163,7 @@ impl IngestApi for Ingest {
         let scope = format!("ingest/{}", request.dataset);
         self.catalog
             .idempotent(&scope, request.idempotency_key.clone(), &hash, || async {
-                self.write(ctx, &request, &spooled, inferring, speculation)
+                self.write(ctx, &request, &spooled, inferring)
                     .await
                     .map_err(ApiError::from)
             })

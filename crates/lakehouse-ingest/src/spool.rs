@@ -67,14 +67,14 @@ impl Read for TapReader {
 }
 
 /// Writes `body` to a new file in `dir`, refusing more than `max_bytes`. With `strip_bom`, a leading UTF-8
-/// byte-order mark is dropped (text formats). The stored bytes are also sent to each of `taps` (until its
+/// byte-order mark is dropped (text formats). With `tap`, the stored bytes are also sent there (until its
 /// reader goes away).
 pub async fn spool(
     body: ByteStream,
     dir: &Path,
     max_bytes: u64,
     strip_bom: bool,
-    taps: Vec<Tap>,
+    tap: Option<Tap>,
 ) -> Result<Spooled> {
     let file =
         NamedTempFile::new_in(dir).map_err(|e| Error::Spool(format!("{}: {e}", dir.display())))?;
@@ -87,7 +87,7 @@ pub async fn spool(
         hasher: Sha256::new(),
         size: 0,
         max_bytes,
-        taps,
+        tap,
     };
     while let Some(chunk) = body.next().await {
         let mut data = chunk.map_err(Error::Body)?;
@@ -124,13 +124,13 @@ pub async fn spool(
     })
 }
 
-/// Where the stored bytes go: the file, the fingerprint, the size count and the taps.
+/// Where the stored bytes go: the file, the fingerprint, the size count and the tap.
 struct Sink {
     out: tokio::io::BufWriter<tokio::fs::File>,
     hasher: Sha256,
     size: u64,
     max_bytes: u64,
-    taps: Vec<Tap>,
+    tap: Option<Tap>,
 }
 
 impl Sink {
@@ -149,14 +149,11 @@ impl Sink {
             .write_all(&data)
             .await
             .map_err(|e| Error::Spool(e.to_string()))?;
-        let mut stopped = false;
-        for tap in &self.taps {
-            // A reader that stopped (inference found a fault, a speculative decode gave up) is dropped; the
-            // body is still stored and fingerprinted.
-            stopped |= tap.send(data.clone()).await.is_err();
-        }
-        if stopped {
-            self.taps.retain(|tap| !tap.is_closed());
+        if let Some(tap) = &self.tap
+            && tap.send(data).await.is_err()
+        {
+            // The reader stopped (inference found a fault): the body is still stored and fingerprinted.
+            self.tap = None;
         }
         Ok(())
     }
@@ -185,12 +182,12 @@ mod tests {
             dir.path(),
             100,
             true,
-            Vec::new(),
+            None,
         )
         .await
         .expect("spool");
         assert_eq!(std::fs::read(s.file.path()).expect("read"), b"a,b\n1,2\n");
-        let s = spool(body(&[b"ab"]), dir.path(), 100, true, Vec::new())
+        let s = spool(body(&[b"ab"]), dir.path(), 100, true, None)
             .await
             .expect("short");
         assert_eq!(std::fs::read(s.file.path()).expect("read"), b"ab");
@@ -199,7 +196,7 @@ mod tests {
             dir.path(),
             15,
             false,
-            Vec::new(),
+            None,
         )
         .await;
         assert!(matches!(err, Err(Error::TooLarge { .. })));
@@ -218,7 +215,7 @@ mod tests {
             dir.path(),
             100,
             true,
-            vec![tx],
+            Some(tx),
         )
         .await
         .expect("spool");
@@ -229,7 +226,7 @@ mod tests {
         // A reader that stops early does not stop the spool.
         let (tx, reader) = tap(1);
         drop(reader);
-        let s = spool(body(&[b"a", b"b", b"c"]), dir.path(), 100, false, vec![tx])
+        let s = spool(body(&[b"a", b"b", b"c"]), dir.path(), 100, false, Some(tx))
             .await
             .expect("spool");
         assert_eq!(s.size, 3);
