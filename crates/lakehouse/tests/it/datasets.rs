@@ -236,6 +236,77 @@ async fn csv_oddities_and_malformed_input() {
     expect_error(wrong_type, 415, "unsupported_media_type").await;
 }
 
+/// `rows` rows of `id,score,late` with whole-number scores and no `late`, then `last`.
+fn body_ending_with(rows: usize, last: &str) -> String {
+    let mut body = String::from("id,score,late\n");
+    for i in 1..=rows {
+        body.push_str(&format!("{i},{i},\n"));
+    }
+    body.push_str(last);
+    body
+}
+
+#[tokio::test]
+async fn a_body_found_malformed_or_cut_off_after_many_rows_writes_nothing() {
+    let server = server().spawn().await;
+    let (http, base) = (Client::new(), server.url());
+    for (dataset, last, fault) in [
+        ("extra", "20001,1,2,3\n", "line 20002"),
+        ("unclosed", "20001,\"1,\n", "line 20002"),
+    ] {
+        let answer = ingest(
+            &http,
+            base,
+            dataset,
+            "mode=create",
+            &body_ending_with(20_000, last),
+        )
+        .await;
+        let message = expect_error(answer, 422, "unprocessable_content").await;
+        assert!(message.contains(fault), "{message}");
+    }
+    // A body that stops short of its declared length.
+    let body = body_ending_with(20_000, "");
+    let addr = base.trim_start_matches("http://").to_owned();
+    let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let head = format!(
+        "POST /v1/ingest/cut?mode=create HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\nContent-Length: {}\r\n\r\n",
+        body.len() + 1000
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(body.as_bytes()).await.unwrap();
+    stream.shutdown().await.unwrap();
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(!answer.starts_with("HTTP/1.1 201"), "{answer}");
+    // None of these commits, then or later: another ingest runs in the meantime.
+    ingest_ok(
+        &http,
+        base,
+        "after",
+        "mode=create",
+        &body_ending_with(300, ""),
+    )
+    .await;
+    for dataset in ["extra", "unclosed", "cut"] {
+        let manifest = http
+            .get(format!("{base}/v1/catalog/datasets/{dataset}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(manifest.status().as_u16(), 404, "{dataset}");
+    }
+    let names: Vec<_> = datasets(&http, base).await["datasets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["name"].clone())
+        .collect();
+    assert_eq!(names, [json!("after")]);
+}
+
 #[tokio::test]
 async fn drift_is_a_409_with_the_diff_and_nothing_changes() {
     let server = server().spawn().await;
