@@ -273,8 +273,11 @@ pub fn infer_csv_from(input: impl Read) -> Result<SchemaRef> {
             Err(e) => return Err(csv_error(&e, &names)),
         }
         last_line = record.position().map_or(last_line, csv::Position::line);
-        // One check of the whole record's bytes; the field at fault is looked for only when it fails.
-        if std::str::from_utf8(record.as_slice()).is_err() {
+        // One check of the whole record's bytes, the fields side by side; the field at fault is looked for
+        // only when it fails. Valid as a whole, each field is valid unless one starts inside a character
+        // (with a continuation byte): two broken halves can make a valid whole.
+        let starts_inside = |raw: &[u8]| raw.first().is_some_and(|b| (0x80..0xC0).contains(b));
+        if std::str::from_utf8(record.as_slice()).is_err() || record.iter().any(starts_inside) {
             let bad = record
                 .iter()
                 .position(|raw| std::str::from_utf8(raw).is_err())
@@ -528,6 +531,11 @@ mod tests {
         assert!(e.contains("appears twice"), "{e}");
         assert!(infer("").is_err());
         let e = infer(b"a,b\n1,\"x\xff\"\n").expect_err("utf8").to_string();
+        assert!(e.contains("line 2") && e.contains("column 2"), "{e}");
+        // A character split across two fields: each half is invalid, the two side by side are not.
+        let e = infer(b"a,b,c\n1,x\xC3,\xA9y\n")
+            .expect_err("split")
+            .to_string();
         assert!(e.contains("line 2") && e.contains("column 2"), "{e}");
     }
 }
