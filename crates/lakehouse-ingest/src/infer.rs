@@ -109,14 +109,13 @@ fn classify_number(value: &[u8]) -> Option<Kind> {
         });
     }
     let rest = &unsigned[whole..];
-    let (frac, rest) = match rest {
+    let (has_point, frac, rest) = match rest {
         [b'.', after @ ..] => {
             let n = after.iter().take_while(|b| b.is_ascii_digit()).count();
-            (n, &after[n..])
+            (true, n, &after[n..])
         }
-        _ => (0, rest),
+        _ => (false, 0, rest),
     };
-    let has_point = rest.len() < unsigned.len() - whole;
     if whole + frac == 0 {
         return None;
     }

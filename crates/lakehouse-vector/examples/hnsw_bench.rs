@@ -136,13 +136,7 @@ async fn main() {
     let started = Instant::now();
     let truth: Vec<Vec<u64>> = queries
         .iter()
-        .map(|q| {
-            hnsw.exact_search(q, K)
-                .expect("exact")
-                .into_iter()
-                .map(|h| h.0)
-                .collect()
-        })
+        .map(|q| keys(hnsw.exact_search(q, K).expect("exact")))
         .collect();
     println!(
         "exact search: {:.0} QPS single thread (ground truth)",
@@ -176,13 +170,7 @@ async fn main() {
             let started = Instant::now();
             found = queries
                 .iter()
-                .map(|q| {
-                    hnsw.search(q, K)
-                        .expect("search")
-                        .into_iter()
-                        .map(|h| h.0)
-                        .collect()
-                })
+                .map(|q| keys(hnsw.search(q, K).expect("search")))
                 .collect();
             fastest = fastest.min(started.elapsed());
         }
@@ -275,4 +263,9 @@ async fn restart(base: &[Vec<f32>], out: &std::path::Path) {
     svc.snapshot("bench").await.expect("snapshot");
     drop(svc);
     timed_open("from snapshot").await;
+}
+
+/// The keys of search hits, nearest first.
+fn keys(hits: Vec<(u64, f32)>) -> Vec<u64> {
+    hits.into_iter().map(|h| h.0).collect()
 }

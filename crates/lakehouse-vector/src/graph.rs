@@ -34,7 +34,7 @@
 //! lists reading only (the service runs it beside searches), [`Graph::finish_consolidation`] writes them and
 //! frees the slots, a short step.
 
-use std::cmp::Ordering;
+use std::cmp::{Ordering, Reverse};
 use std::collections::{BinaryHeap, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -139,20 +139,7 @@ impl PartialOrd for Far {
 }
 
 /// Min-heap order: the nearest on top (the candidates to expand).
-#[derive(Debug, Clone, Copy, PartialEq)]
-struct Near(Item);
-
-impl Eq for Near {}
-impl Ord for Near {
-    fn cmp(&self, other: &Self) -> Ordering {
-        other.0.order(&self.0)
-    }
-}
-impl PartialOrd for Near {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
+type Near = Reverse<Far>;
 
 /// Per-search working memory, pooled: an epoch-stamped visited array, the two heaps and a link buffer.
 #[derive(Debug, Default)]
@@ -265,7 +252,7 @@ fn search_layer<V: View>(
 ) {
     scratch.begin(view.slots());
     scratch.visit(start.id);
-    scratch.candidates.push(Near(start));
+    scratch.candidates.push(Reverse(Far(start)));
     if accept(start.id) {
         scratch.results.push(Far(start));
     }
@@ -275,7 +262,7 @@ fn search_layer<V: View>(
         .map_or(f32::INFINITY, |f| f.0.distance);
     let mut links = std::mem::take(&mut scratch.links);
     let mut fresh = std::mem::take(&mut scratch.fresh);
-    while let Some(Near(current)) = scratch.candidates.pop() {
+    while let Some(Reverse(Far(current))) = scratch.candidates.pop() {
         if current.distance > bound && scratch.results.len() >= ef {
             break;
         }
@@ -296,9 +283,9 @@ fn search_layer<V: View>(
             let distance = view.distance(query, n);
             if scratch.results.len() < ef || distance < bound {
                 let item = Item { distance, id: n };
-                scratch.candidates.push(Near(item));
+                scratch.candidates.push(Reverse(Far(item)));
                 if let Some(next) = scratch.candidates.peek() {
-                    prefetch(view.block_ptr(next.0.id));
+                    prefetch(view.block_ptr(next.0.0.id));
                 }
                 if accept(n) {
                     scratch.results.push(Far(item));

@@ -454,14 +454,17 @@ mod tests {
             .collect()
     }
 
-    fn build(data: &[Vec<f32>], metric: Metric) -> Hnsw {
-        let mut hnsw = Hnsw::new(data[0].len(), metric, HnswParams::default()).expect("index");
-        let items: Vec<(u64, &[f32])> = data
-            .iter()
+    /// `data` keyed by position.
+    fn keyed(data: &[Vec<f32>]) -> Vec<(u64, &[f32])> {
+        data.iter()
             .enumerate()
             .map(|(i, v)| (i as u64, v.as_slice()))
-            .collect();
-        hnsw.add_many(&items).expect("add");
+            .collect()
+    }
+
+    fn build(data: &[Vec<f32>], metric: Metric) -> Hnsw {
+        let mut hnsw = Hnsw::new(data[0].len(), metric, HnswParams::default()).expect("index");
+        hnsw.add_many(&keyed(data)).expect("add");
         hnsw
     }
 
@@ -658,12 +661,7 @@ mod tests {
             for key in 0..n as u64 {
                 assert!(hnsw.remove(key).expect("remove"));
             }
-            let items: Vec<(u64, &[f32])> = fresh
-                .iter()
-                .enumerate()
-                .map(|(i, v)| (i as u64, v.as_slice()))
-                .collect();
-            hnsw.add_many(&items).expect("add");
+            hnsw.add_many(&keyed(&fresh)).expect("add");
             assert_eq!(hnsw.len(), n);
             if round == 3 {
                 peak_after_warmup = hnsw.memory_bytes();
