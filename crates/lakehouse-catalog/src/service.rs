@@ -158,6 +158,7 @@ impl Catalog {
                 merge_schema: add_columns,
                 batches,
                 metadata: serde_json::json!({"source": "register", "files": request.files, "caller": ctx.caller.name}),
+                plain_columns: Vec::new(),
             })
             .await?;
         if created {

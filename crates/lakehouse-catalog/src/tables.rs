@@ -20,10 +20,12 @@ use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::LogicalPlanBuilder;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::streaming::PartitionStream;
+use deltalake::delta_datafusion::DeltaSessionContext;
 use deltalake::kernel::transaction::CommitProperties;
 use deltalake::operations::write::{SchemaMode, WriteBuilder};
 use deltalake::parquet::basic::Compression;
 use deltalake::parquet::file::properties::WriterProperties;
+use deltalake::parquet::schema::types::ColumnPath;
 use deltalake::protocol::SaveMode;
 use deltalake::{DeltaTable, DeltaTableBuilder, DeltaTableError};
 use futures::{StreamExt, TryStreamExt};
@@ -45,12 +47,33 @@ pub const TARGET_FILE_SIZE: u64 = 64 * 1024 * 1024;
 pub const ROW_GROUP_ROWS: usize = 128 * 1024;
 
 /// How data files are written: Snappy (fast to write and read, what other Delta writers use by default),
-/// dictionary encoding and page statistics as the parquet crate's defaults have them.
-fn writer_properties() -> WriterProperties {
-    WriterProperties::builder()
-        .set_compression(Compression::SNAPPY)
-        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+/// dictionary encoding and page statistics as the parquet crate's defaults have them — except for the
+/// `plain` columns, whose values rarely repeat: a dictionary of them is as large as the values, and
+/// building it was the largest single cost of writing a table.
+fn writer_properties(plain: &[String]) -> WriterProperties {
+    plain
+        .iter()
+        .fold(
+            WriterProperties::builder()
+                .set_compression(Compression::SNAPPY)
+                .set_max_row_group_row_count(Some(ROW_GROUP_ROWS)),
+            |builder, column| {
+                builder.set_column_dictionary_enabled(ColumnPath::from(column.as_str()), false)
+            },
+        )
         .build()
+}
+
+/// The session a write is planned in: deltalake's own, without the round-robin repartitioning that would
+/// spread the input's batches over several streams into the one writer and so shuffle the rows of a table
+/// away from the order they arrived in.
+fn write_session() -> Result<Arc<dyn datafusion::catalog::Session>> {
+    let overrides = HashMap::from([(
+        "datafusion.optimizer.enable_round_robin_repartition".to_owned(),
+        "false".to_owned(),
+    )]);
+    let context = DeltaSessionContext::new_with_session_overrides(&overrides)?;
+    Ok(Arc::new(context.state()))
 }
 
 /// The prefix every table lives under.
@@ -91,6 +114,8 @@ pub struct WriteArgs {
     pub batches: SendableRecordBatchStream,
     /// Recorded in the commit's info (`lakehouse` key): idempotency key, source format.
     pub metadata: serde_json::Value,
+    /// Columns written without dictionary encoding, because their values rarely repeat.
+    pub plain_columns: Vec<String>,
 }
 
 impl std::fmt::Debug for WriteArgs {
@@ -103,6 +128,7 @@ impl std::fmt::Debug for WriteArgs {
             )
             .field("mode", &self.mode)
             .field("merge_schema", &self.merge_schema)
+            .field("plain_columns", &self.plain_columns)
             .finish_non_exhaustive()
     }
 }
@@ -336,6 +362,7 @@ impl Tables {
             merge_schema,
             batches,
             metadata,
+            plain_columns,
         } = args;
         let before: HashSet<String> = match &table {
             Some(t) => t
@@ -379,12 +406,13 @@ impl Tables {
             .with_metadata([("lakehouse".to_owned(), metadata)])
             .with_create_checkpoint(true);
         let mut builder = WriteBuilder::new(log_store, snapshot)
+            .with_session_state(write_session()?)
             .with_input_plan(plan)
             .with_save_mode(save_mode)
             .with_table_name(name.clone())
             // Files are buffered in memory until they reach this size; it bounds a write's memory.
             .with_target_file_size(NonZeroU64::new(TARGET_FILE_SIZE))
-            .with_writer_properties(writer_properties())
+            .with_writer_properties(writer_properties(&plain_columns))
             .with_commit_properties(commit);
         if let Some(schema_mode) = schema_mode {
             builder = builder.with_schema_mode(schema_mode);

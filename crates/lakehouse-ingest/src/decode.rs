@@ -1,24 +1,33 @@
 //! The second pass: decoding a spooled body into record batches with the final schema.
 //!
-//! Decoding is blocking work, so it runs on the blocking pool and hands batches over a channel of two: the
-//! writer pulls them as fast as it can write, and memory stays at a few batches however large the input.
+//! Decoding is blocking work, so it runs on the blocking pool and hands batches over small bounded channels:
+//! the writer pulls them as fast as it can write, and memory stays at a few batches however large the input.
+//! A CSV body is decoded in parts (runs of rows whose starts the first pass noted) by several threads at
+//! once, and the parts are handed on in order, so the table holds the rows in the body's order.
 
+use std::collections::VecDeque;
 use std::fs::File;
-use std::io::BufReader;
+use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use datafusion::error::DataFusionError;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use lakehouse_catalog::schema::Reconciled;
 use lakehouse_catalog::{INPUT_ERROR_MARKER, InputError};
-use lakehouse_types::dataset::IngestFormat;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use tokio::sync::mpsc;
+
+use crate::infer::PartStart;
 
 /// Rows per batch.
 pub const BATCH_ROWS: usize = 8192;
+
+/// Batches per part of a CSV body decoded on its own.
+pub const BATCHES_PER_PART: usize = 4;
 
 fn input_error(message: impl std::fmt::Display) -> DataFusionError {
     DataFusionError::External(Box::new(InputError(format!(
@@ -26,26 +35,60 @@ fn input_error(message: impl std::fmt::Display) -> DataFusionError {
     ))))
 }
 
-/// Decodes `path` (of `format`) with `reconciled.parse` and yields batches in `reconciled.output`'s shape.
+fn io_error(e: std::io::Error) -> DataFusionError {
+    DataFusionError::External(Box::new(e))
+}
+
+type Item = Result<RecordBatch, DataFusionError>;
+
+/// How a body is decoded: its format, and for CSV where its parts start.
+#[derive(Debug, Clone)]
+pub enum Decoding {
+    /// CSV, in parts starting at these records (none for a body with no rows).
+    Csv(Vec<PartStart>),
+    /// Newline-delimited JSON, in one pass.
+    Ndjson,
+    /// Parquet, in one pass.
+    Parquet,
+}
+
+/// Decodes the spooled body at `path` (of `size` bytes) with `reconciled.parse` and yields batches in
+/// `reconciled.output`'s shape, using up to `threads` threads where the format allows.
 pub fn decode(
     path: PathBuf,
-    format: IngestFormat,
+    size: u64,
+    decoding: Decoding,
+    reconciled: Reconciled,
+    batch_rows: usize,
+    threads: usize,
+) -> SendableRecordBatchStream {
+    match decoding {
+        Decoding::Csv(parts) => {
+            decode_csv_parts(path, size, parts, reconciled, batch_rows, threads)
+        }
+        Decoding::Ndjson => decode_whole(path, false, reconciled, batch_rows),
+        Decoding::Parquet => decode_whole(path, true, reconciled, batch_rows),
+    }
+}
+
+/// Decodes a whole NDJSON or Parquet body on one thread.
+fn decode_whole(
+    path: PathBuf,
+    parquet: bool,
     reconciled: Reconciled,
     batch_rows: usize,
 ) -> SendableRecordBatchStream {
-    let (tx, rx) = tokio::sync::mpsc::channel::<Result<RecordBatch, DataFusionError>>(2);
+    let (tx, rx) = mpsc::channel::<Item>(2);
     let output = reconciled.output.clone();
-    let reconciled = Arc::new(reconciled);
     tokio::task::spawn_blocking(move || {
-        let send = |item: Result<RecordBatch, DataFusionError>| tx.blocking_send(item).is_ok();
-        let batches: Box<dyn Iterator<Item = Result<RecordBatch, DataFusionError>>> =
-            match open(&path, format, &reconciled, batch_rows) {
-                Ok(iter) => iter,
-                Err(e) => {
-                    send(Err(e));
-                    return;
-                }
-            };
+        let send = |item: Item| tx.blocking_send(item).is_ok();
+        let batches = match open(&path, parquet, &reconciled.parse, batch_rows) {
+            Ok(iter) => iter,
+            Err(e) => {
+                send(Err(e));
+                return;
+            }
+        };
         for batch in batches {
             let item = batch.and_then(|b| reconciled.conform(&b).map_err(input_error));
             let failed = item.is_err();
@@ -61,41 +104,144 @@ pub fn decode(
     Box::pin(RecordBatchStreamAdapter::new(output, stream))
 }
 
-type Batches = Box<dyn Iterator<Item = Result<RecordBatch, DataFusionError>>>;
+/// Decodes a CSV body's rows from `parts` (their starts, in order; the last runs to `size`) on up to
+/// `threads` threads, yielding batches in the body's order.
+fn decode_csv_parts(
+    path: PathBuf,
+    size: u64,
+    parts: Vec<PartStart>,
+    reconciled: Reconciled,
+    batch_rows: usize,
+    threads: usize,
+) -> SendableRecordBatchStream {
+    let output = reconciled.output.clone();
+    let reconciled = Arc::new(reconciled);
+    let parts = Arc::new(parts);
+    let threads = threads.clamp(1, parts.len().max(1));
+    // Thread `t` decodes parts t, t + threads, ... and hands each over whole on its own channel of one, so
+    // the parts are picked up in order and a thread runs at most two parts ahead of the writer.
+    let mut receivers = Vec::with_capacity(threads);
+    for first in 0..threads {
+        let (tx, rx) = mpsc::channel::<Result<Vec<RecordBatch>, DataFusionError>>(1);
+        receivers.push(rx);
+        let (path, parts, reconciled) = (path.clone(), parts.clone(), reconciled.clone());
+        tokio::task::spawn_blocking(move || {
+            let mut file = match File::open(&path) {
+                Ok(file) => file,
+                Err(e) => {
+                    let _ = tx.blocking_send(Err(io_error(e)));
+                    return;
+                }
+            };
+            for index in (first..parts.len()).step_by(threads) {
+                let start = parts[index];
+                let end = parts.get(index + 1).map_or(size, |p| p.byte);
+                let decoded = decode_part(&mut file, start, end, &reconciled, batch_rows);
+                let failed = decoded.is_err();
+                if tx.blocking_send(decoded).is_err() || failed {
+                    return;
+                }
+            }
+        });
+    }
+    let state = Parts {
+        receivers,
+        next: 0,
+        count: parts.len(),
+        ready: VecDeque::new(),
+    };
+    let stream = futures::stream::unfold(state, |mut state| async move {
+        state.next_batch().await.map(|item| (item, state))
+    });
+    Box::pin(RecordBatchStreamAdapter::new(output, stream))
+}
+
+/// The decoded parts, picked up in order.
+struct Parts {
+    receivers: Vec<mpsc::Receiver<Result<Vec<RecordBatch>, DataFusionError>>>,
+    next: usize,
+    count: usize,
+    ready: VecDeque<RecordBatch>,
+}
+
+impl Parts {
+    async fn next_batch(&mut self) -> Option<Item> {
+        loop {
+            if let Some(batch) = self.ready.pop_front() {
+                return Some(Ok(batch));
+            }
+            if self.next >= self.count {
+                return None;
+            }
+            let from = self.next % self.receivers.len();
+            self.next += 1;
+            match self.receivers[from].recv().await {
+                Some(Ok(batches)) => self.ready.extend(batches),
+                Some(Err(e)) => {
+                    self.next = self.count;
+                    return Some(Err(e));
+                }
+                None => {
+                    self.next = self.count;
+                    return Some(Err(DataFusionError::Execution(
+                        "a decoding thread stopped before its part was decoded".into(),
+                    )));
+                }
+            }
+        }
+    }
+}
+
+/// The rows of one part, conformed to the output shape.
+fn decode_part(
+    file: &mut File,
+    start: PartStart,
+    end: u64,
+    reconciled: &Reconciled,
+    batch_rows: usize,
+) -> Result<Vec<RecordBatch>, DataFusionError> {
+    let context = |e: &dyn std::fmt::Display| {
+        input_error(format!("in the rows from line {}: {e}", start.line))
+    };
+    file.seek(SeekFrom::Start(start.byte)).map_err(io_error)?;
+    let part = file.take(end.saturating_sub(start.byte));
+    let reader = arrow::csv::ReaderBuilder::new(reconciled.parse.clone())
+        .with_header(false)
+        .with_batch_size(batch_rows)
+        .build_buffered(BufReader::with_capacity(1 << 20, part))
+        .map_err(|e| context(&e))?;
+    reader
+        .map(|batch| {
+            let batch = batch.map_err(|e| context(&e))?;
+            reconciled.conform(&batch).map_err(|e| context(&e))
+        })
+        .collect()
+}
+
+type Batches = Box<dyn Iterator<Item = Item>>;
 
 fn open(
     path: &PathBuf,
-    format: IngestFormat,
-    reconciled: &Reconciled,
+    parquet: bool,
+    parse: &SchemaRef,
     batch_rows: usize,
 ) -> Result<Batches, DataFusionError> {
-    let file = File::open(path).map_err(|e| DataFusionError::External(Box::new(e)))?;
-    let buffered = BufReader::with_capacity(1 << 20, file);
-    match format {
-        IngestFormat::Csv => {
-            let reader = arrow::csv::ReaderBuilder::new(reconciled.parse.clone())
-                .with_header(true)
-                .with_batch_size(batch_rows)
-                .build(buffered)
-                .map_err(input_error)?;
-            Ok(Box::new(reader.map(|b| b.map_err(input_error))))
-        }
-        IngestFormat::Ndjson => {
-            let reader = arrow::json::ReaderBuilder::new(reconciled.parse.clone())
-                .with_batch_size(batch_rows)
-                .with_coerce_primitive(true)
-                .build(buffered)
-                .map_err(input_error)?;
-            Ok(Box::new(reader.map(|b| b.map_err(input_error))))
-        }
-        IngestFormat::Parquet => {
-            let file = File::open(path).map_err(|e| DataFusionError::External(Box::new(e)))?;
-            let reader = ParquetRecordBatchReaderBuilder::try_new(file)
-                .and_then(|b| b.with_batch_size(batch_rows).build())
-                .map_err(input_error)?;
-            Ok(Box::new(reader.map(|b| b.map_err(input_error))))
-        }
+    if parquet {
+        let file = File::open(path).map_err(io_error)?;
+        let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+            .and_then(|b| b.with_batch_size(batch_rows).build())
+            .map_err(input_error)?;
+        return Ok(Box::new(reader.map(|b| b.map_err(input_error))));
     }
+    let reader = arrow::json::ReaderBuilder::new(parse.clone())
+        .with_batch_size(batch_rows)
+        .with_coerce_primitive(true)
+        .build(BufReader::with_capacity(
+            1 << 20,
+            File::open(path).map_err(io_error)?,
+        ))
+        .map_err(input_error)?;
+    Ok(Box::new(reader.map(|b| b.map_err(input_error))))
 }
 
 /// The schema of a spooled Parquet file.

@@ -210,14 +210,85 @@ fn is_timestamp(value: &str) -> bool {
     NaiveDateTime::parse_from_str(&normalized, "%Y-%m-%dT%H:%M:%S%.f").is_ok()
 }
 
+/// Where a run of rows starts in a CSV body: the second pass decodes the runs side by side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartStart {
+    /// The byte offset of the run's first record (in the body as stored, after a byte-order mark).
+    pub byte: u64,
+    /// The line that record starts on.
+    pub line: u64,
+}
+
+/// What the first pass learns of a CSV body.
+#[derive(Debug, Clone)]
+pub struct CsvInferred {
+    /// The schema every row fits.
+    pub schema: SchemaRef,
+    /// The start of every run of `rows_per_part` rows, in order; empty when there are no rows.
+    pub parts: Vec<PartStart>,
+    /// The columns whose values rarely repeat (nearly all distinct in the first rows): a dictionary of
+    /// their values would be as large as the values.
+    pub rarely_repeating: Vec<String>,
+}
+
+/// Rows whose values are counted to tell the columns whose values rarely repeat.
+const SAMPLE_ROWS: usize = 8192;
+
+/// The distinct share of a sample above which a column's values are taken to rarely repeat. Drawn from
+/// `k` values, 8,192 rows hold about 8,192² / 2k repeats, so 98% distinct means some 200,000 values or more:
+/// more than a row group holds.
+const RARELY_REPEATING: f64 = 0.98;
+
+/// Counts the distinct values of each column in the first [`SAMPLE_ROWS`] rows (by hash: a collision only
+/// undercounts).
+struct Distinct {
+    seen: Vec<std::collections::HashSet<u64>>,
+    rows: usize,
+    state: std::hash::RandomState,
+}
+
+impl Distinct {
+    fn new(columns: usize) -> Self {
+        Distinct {
+            seen: vec![std::collections::HashSet::with_capacity(SAMPLE_ROWS); columns],
+            rows: 0,
+            state: std::hash::RandomState::new(),
+        }
+    }
+
+    fn add(&mut self, record: &csv::ByteRecord) {
+        if self.rows >= SAMPLE_ROWS {
+            return;
+        }
+        self.rows += 1;
+        for (raw, seen) in record.iter().zip(self.seen.iter_mut()) {
+            seen.insert(std::hash::BuildHasher::hash_one(&self.state, raw));
+        }
+    }
+
+    /// The columns nearly all distinct, given enough rows to tell.
+    fn rarely_repeating(&self, names: &[String]) -> Vec<String> {
+        if self.rows < 1000 {
+            return Vec::new();
+        }
+        names
+            .iter()
+            .zip(&self.seen)
+            .filter(|(_, seen)| seen.len() as f64 >= RARELY_REPEATING * self.rows as f64)
+            .map(|(name, _)| name.clone())
+            .collect()
+    }
+}
+
 /// Infers a CSV file's schema from every row, checking its structure on the way.
-pub fn infer_csv(path: &Path) -> Result<SchemaRef> {
+pub fn infer_csv(path: &Path, rows_per_part: usize) -> Result<CsvInferred> {
     let file = File::open(path).map_err(|e| Error::Spool(e.to_string()))?;
-    infer_csv_from(file)
+    infer_csv_from(file, rows_per_part)
 }
 
 /// [`infer_csv`] over any reader (the spool's tap, while the body is still arriving).
-pub fn infer_csv_from(input: impl Read) -> Result<SchemaRef> {
+pub fn infer_csv_from(input: impl Read, rows_per_part: usize) -> Result<CsvInferred> {
+    let rows_per_part = rows_per_part.max(1) as u64;
     let quotes = Arc::new(AtomicU64::new(0));
     let counting = QuoteCounter {
         inner: input,
@@ -265,13 +336,28 @@ pub fn infer_csv_from(input: impl Read) -> Result<SchemaRef> {
     let mut kinds = vec![Kind::Empty; names.len()];
     let mut record = csv::ByteRecord::new();
     let mut last_line = 1;
+    let mut parts = Vec::new();
+    let mut rows = 0u64;
+    let mut distinct = Distinct::new(names.len());
     loop {
         match reader.read_byte_record(&mut record) {
             Ok(false) => break,
             Ok(true) => {}
             Err(e) => return Err(csv_error(&e, &names)),
         }
-        last_line = record.position().map_or(last_line, csv::Position::line);
+        // The csv reader gives every record it reads a position.
+        let position = record
+            .position()
+            .ok_or_else(|| Error::Task("the CSV reader gave a record no position".into()))?;
+        last_line = position.line();
+        if rows.is_multiple_of(rows_per_part) {
+            parts.push(PartStart {
+                byte: position.byte(),
+                line: position.line(),
+            });
+        }
+        rows += 1;
+        distinct.add(&record);
         // One check of the whole record's bytes, the fields side by side; the field at fault is looked for
         // only when it fails. Valid as a whole, each field is valid unless one starts inside a character
         // (with a continuation byte): two broken halves can make a valid whole.
@@ -302,12 +388,17 @@ pub fn infer_csv_from(input: impl Read) -> Result<SchemaRef> {
             "line {last_line}: a quoted field is never closed (an odd number of '\"' in the input)"
         )));
     }
+    let rarely_repeating = distinct.rarely_repeating(&names);
     let fields: Vec<Field> = names
         .into_iter()
         .zip(kinds)
         .map(|(n, k)| Field::new(n, k.data_type(), true))
         .collect();
-    Ok(Arc::new(Schema::new(fields)))
+    Ok(CsvInferred {
+        schema: Arc::new(Schema::new(fields)),
+        parts,
+        rarely_repeating,
+    })
 }
 
 /// Counts `"` bytes as they are read.
@@ -420,7 +511,7 @@ mod tests {
     fn infer(text: impl AsRef<[u8]>) -> Result<SchemaRef> {
         let mut f = tempfile::NamedTempFile::new().expect("tmp");
         f.write_all(text.as_ref()).expect("write");
-        infer_csv(f.path())
+        infer_csv(f.path(), 2).map(|inferred| inferred.schema)
     }
 
     fn types(text: &str) -> Vec<DataType> {
@@ -520,6 +611,50 @@ mod tests {
             types("a,b,c\n1,,x\n2.5,,y\n"),
             vec![DataType::Float64, DataType::Null, DataType::Utf8]
         );
+    }
+
+    #[test]
+    fn parts_start_at_records() {
+        let body = "a,b\n1,\"x\ny\"\n\n2,z\r\n3,w\n4,v";
+        let mut f = tempfile::NamedTempFile::new().expect("tmp");
+        f.write_all(body.as_bytes()).expect("write");
+        let parts = infer_csv(f.path(), 2).expect("infer").parts;
+        let starts: Vec<(&str, u64)> = parts
+            .iter()
+            .map(|p| (&body[p.byte as usize..], p.line))
+            .collect();
+        // After a CRLF the next record is noted from the LF, which a reader skips as an empty line.
+        assert_eq!(
+            starts,
+            vec![("1,\"x\ny\"\n\n2,z\r\n3,w\n4,v", 2), ("\n3,w\n4,v", 5)]
+        );
+        f.as_file().set_len(4).expect("truncate");
+        assert!(
+            infer_csv(f.path(), 2)
+                .expect("header only")
+                .parts
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn columns_whose_values_rarely_repeat() {
+        let body = |rows: u32| {
+            let mut text = String::from("id,code,amount\n");
+            for i in 0..rows {
+                text.push_str(&format!("{i},c{},{}\n", i % 9, i % 1500));
+            }
+            text
+        };
+        let rarely = |text: String| {
+            let mut f = tempfile::NamedTempFile::new().expect("tmp");
+            f.write_all(text.as_bytes()).expect("write");
+            infer_csv(f.path(), 100).expect("infer").rarely_repeating
+        };
+        // Over 2,000 rows `amount` repeats a quarter of its values: too often to go without a dictionary.
+        assert_eq!(rarely(body(2000)), vec!["id".to_owned()]);
+        assert_eq!(rarely(body(20_000)), vec!["id".to_owned()]);
+        assert!(rarely(body(500)).is_empty(), "too few rows to tell");
     }
 
     #[test]

@@ -13,8 +13,8 @@ use lakehouse_types::health::ServiceHealth;
 use lakehouse_types::{ApiError, RequestContext};
 use serde::Deserialize;
 
-use crate::decode::{decode, parquet_schema};
-use crate::infer::{infer_csv, infer_csv_from, infer_ndjson};
+use crate::decode::{BATCHES_PER_PART, Decoding, decode, parquet_schema};
+use crate::infer::{CsvInferred, infer_csv_from, infer_ndjson};
 use crate::spool::{Spooled, spool, tap};
 use crate::{Error, Result};
 
@@ -22,7 +22,7 @@ use crate::{Error, Result};
 const TAP_CHUNKS: usize = 64;
 
 /// A CSV inference reading the body as it arrives.
-type Inferring = tokio::task::JoinHandle<Result<arrow::datatypes::SchemaRef>>;
+type Inferring = tokio::task::JoinHandle<Result<CsvInferred>>;
 
 /// Ingest settings (`[ingest]` in the config file).
 #[derive(Debug, Clone, Deserialize)]
@@ -34,6 +34,17 @@ pub struct IngestConfig {
     pub spool_dir: Option<PathBuf>,
     /// Rows per record batch while decoding.
     pub batch_rows: usize,
+    /// Threads decoding one CSV body side by side (0: one per core).
+    pub threads: usize,
+}
+
+impl IngestConfig {
+    fn decode_threads(&self) -> usize {
+        match self.threads {
+            0 => std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
+            n => n,
+        }
+    }
 }
 
 impl Default for IngestConfig {
@@ -42,6 +53,7 @@ impl Default for IngestConfig {
             max_body_bytes: 16 * 1024 * 1024 * 1024,
             spool_dir: None,
             batch_rows: crate::decode::BATCH_ROWS,
+            threads: 0,
         }
     }
 }
@@ -75,14 +87,23 @@ impl Ingest {
     ) -> Result<WriteResponse> {
         let path = body.file.path().to_path_buf();
         let format = request.format;
-        let incoming = match inferring {
-            Some(running) => running.await,
+        let started = std::time::Instant::now();
+        let (incoming, decoding, plain_columns) = match inferring {
+            Some(running) => running
+                .await
+                .map(|r| r.map(|csv| (csv.schema, Decoding::Csv(csv.parts), csv.rarely_repeating))),
             None => {
                 let path = path.clone();
                 tokio::task::spawn_blocking(move || match format {
-                    IngestFormat::Csv => infer_csv(&path),
-                    IngestFormat::Ndjson => infer_ndjson(&path),
-                    IngestFormat::Parquet => parquet_schema(&path).map_err(Error::Malformed),
+                    IngestFormat::Csv => Err(Error::Task(
+                        "a CSV body's schema is inferred while it arrives".into(),
+                    )),
+                    IngestFormat::Ndjson => {
+                        infer_ndjson(&path).map(|s| (s, Decoding::Ndjson, Vec::new()))
+                    }
+                    IngestFormat::Parquet => parquet_schema(&path)
+                        .map(|s| (s, Decoding::Parquet, Vec::new()))
+                        .map_err(Error::Malformed),
                 })
                 .await
             }
@@ -94,7 +115,15 @@ impl Ingest {
             .prepare(&request.dataset, request.mode, add_columns, &incoming)
             .await?;
         let created = table.is_none();
-        let batches = decode(path, format, reconciled, self.config.batch_rows.max(1));
+        let inferred = started.elapsed();
+        let batches = decode(
+            path,
+            body.size,
+            decoding,
+            reconciled,
+            self.config.batch_rows.max(1),
+            self.config.decode_threads(),
+        );
         let outcome = tables
             .write(WriteArgs {
                 name: request.dataset.clone(),
@@ -108,6 +137,7 @@ impl Ingest {
                     "body_sha256": body.sha256,
                     "caller": ctx.caller.name,
                 }),
+                plain_columns,
             })
             .await?;
         if created {
@@ -115,7 +145,15 @@ impl Ingest {
                 .record_dataset(ctx, &request.dataset, "ingest")
                 .await?;
         }
-        tracing::info!(dataset = %request.dataset, version = outcome.version, rows = outcome.rows, "ingested");
+        tracing::info!(
+            dataset = %request.dataset,
+            version = outcome.version,
+            rows = outcome.rows,
+            // After the body arrived: waiting for its inference and reconciling, then decoding and writing.
+            infer_ms = inferred.as_millis() as u64,
+            write_ms = (started.elapsed() - inferred).as_millis() as u64,
+            "ingested"
+        );
         Ok(WriteResponse {
             dataset: request.dataset.clone(),
             version: outcome.version,
@@ -147,7 +185,9 @@ impl IngestApi for Ingest {
         let (tap, inferring) = match request.format {
             IngestFormat::Csv => {
                 let (tap, reader) = tap(TAP_CHUNKS);
-                let running = tokio::task::spawn_blocking(move || infer_csv_from(reader));
+                let rows_per_part = self.config.batch_rows.max(1) * BATCHES_PER_PART;
+                let running =
+                    tokio::task::spawn_blocking(move || infer_csv_from(reader, rows_per_part));
                 (Some(tap), Some(running))
             }
             IngestFormat::Ndjson | IngestFormat::Parquet => (None, None),

@@ -482,10 +482,6 @@ async fn sql_is_read_only_and_time_limited() {
 /// and `pyarrow` in `LAKEHOUSE_TEST_PYTHON`, which `scripts/test.sh` installs and sets.
 #[tokio::test]
 async fn python_deltalake_reads_our_tables() {
-    let python = std::env::var("LAKEHOUSE_TEST_PYTHON").expect(
-        "LAKEHOUSE_TEST_PYTHON must name a Python with `deltalake` and `pyarrow`: run the tests with \
-         scripts/test.sh, which installs them",
-    );
     let server = server().spawn().await;
     let (http, base) = (Client::new(), server.url());
     ingest_ok(&http, base, "workers", "mode=create", WORKERS).await;
@@ -497,30 +493,12 @@ async fn python_deltalake_reads_our_tables() {
         "worker_id,name,state,rate,active,available_from\nw-4,Di,NY,20,true,2025-03-01\n",
     )
     .await;
-    // The Python deltalake package (1.6) sometimes aborts during interpreter teardown ("terminate called
-    // without an active exception"), after its work is done, even on tables it wrote itself: flush and leave
-    // with os._exit so the exit status reflects the read, not the teardown.
     let script = r#"
-import json, os, sys
-from deltalake import DeltaTable
 table = DeltaTable(sys.argv[1])
 rows = sorted(table.to_pyarrow_table().to_pylist(), key=lambda r: r["worker_id"])
-print(json.dumps({"version": table.version(), "rows": rows}, default=str))
-sys.stdout.flush()
-os._exit(0)
+answer({"version": table.version(), "rows": rows})
 "#;
-    let output = std::process::Command::new(python)
-        .arg("-c")
-        .arg(script)
-        .arg(server.data_dir().join("datasets/workers"))
-        .output()
-        .expect("run python");
-    assert!(
-        output.status.success(),
-        "python failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let read: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let read = python_over_table(script, &server.data_dir().join("datasets/workers"));
     assert_eq!(read["version"], 1);
     let ours = rows(&http, base, "SELECT worker_id, name, state, rate, active, available_from FROM workers ORDER BY worker_id").await;
     let theirs: Vec<Value> = read["rows"]
@@ -539,6 +517,100 @@ os._exit(0)
         })
         .collect();
     assert_eq!(theirs, ours);
+}
+
+/// Runs `script` with the Python `deltalake` package on the table at `table` (its `sys.argv[1]`); the script
+/// calls `answer(value)` with what it found, which is returned. Needs a Python with `deltalake` and `pyarrow`
+/// in `LAKEHOUSE_TEST_PYTHON`, which `scripts/test.sh` installs and sets.
+fn python_over_table(script: &str, table: &std::path::Path) -> Value {
+    let python = std::env::var("LAKEHOUSE_TEST_PYTHON").expect(
+        "LAKEHOUSE_TEST_PYTHON must name a Python with `deltalake` and `pyarrow`: run the tests with \
+         scripts/test.sh, which installs them",
+    );
+    // The Python deltalake package (1.6) sometimes aborts during interpreter teardown ("terminate called
+    // without an active exception"), after its work is done, even on tables it wrote itself: flush and leave
+    // with os._exit so the exit status reflects the read, not the teardown.
+    let prelude = r#"
+import json, os, sys
+from deltalake import DeltaTable
+def answer(value):
+    print(json.dumps(value, default=str))
+    sys.stdout.flush()
+    os._exit(0)
+"#;
+    let output = std::process::Command::new(python)
+        .arg("-c")
+        .arg(format!("{prelude}{script}"))
+        .arg(table)
+        .output()
+        .expect("run python");
+    assert!(
+        output.status.success(),
+        "python failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+/// A CSV body is decoded in parts side by side (here parts of 8 rows on 3 threads): quoted line breaks, CRLF
+/// endings and blank lines at part boundaries are read as in one pass, and the table keeps the body's row
+/// order. Columns whose values nearly never repeat are written without a dictionary; the others with one.
+#[tokio::test]
+async fn a_csv_decoded_in_parts_keeps_its_rows_in_order() {
+    let server = server()
+        .config("[ingest]\nbatch_rows = 2\nthreads = 3\n")
+        .spawn()
+        .await;
+    let (http, base) = (Client::new(), server.url());
+    let mut body = String::from("id,note,code,stamp\n");
+    let mut expected = Vec::new();
+    for i in 1..=2000u32 {
+        let note = match i % 7 {
+            0 => format!("line one\nline {i}"),
+            3 => format!("a, \"quoted\" {i}"),
+            _ => format!("n{i}"),
+        };
+        let quoted = format!("\"{}\"", note.replace('"', "\"\""));
+        let stamp = format!("s-{}", i * 7919 % 997);
+        let end = if i % 5 == 0 { "\r\n" } else { "\n" };
+        body.push_str(&format!("{i},{quoted},c{},{stamp}{end}", i % 4));
+        if i % 11 == 0 {
+            body.push('\n');
+        }
+        expected.push(json!([i, note, format!("c{}", i % 4), stamp]));
+    }
+    let created = ingest_ok(&http, base, "parts", "mode=create", &body).await;
+    assert_eq!(created["rows"], 2000);
+    let ours = rows(
+        &http,
+        base,
+        "SELECT id, note, code, stamp FROM parts ORDER BY id",
+    )
+    .await;
+    assert_eq!(ours, expected);
+
+    let script = r#"
+import pyarrow.parquet as pq
+table = DeltaTable(sys.argv[1])
+ids = table.to_pyarrow_table().column("id").to_pylist()
+encodings = {}
+for uri in table.file_uris():
+    meta = pq.ParquetFile(uri.removeprefix("file://")).metadata
+    for g in range(meta.num_row_groups):
+        for c in range(meta.num_columns):
+            column = meta.row_group(g).column(c)
+            dictionary = any("DICTIONARY" in e for e in column.encodings)
+            encodings.setdefault(column.path_in_schema, set()).add(dictionary)
+answer({"ids": ids, "dictionary": {k: sorted(v) for k, v in encodings.items()}})
+"#;
+    let read = python_over_table(script, &server.data_dir().join("datasets/parts"));
+    let ids: Vec<u64> = serde_json::from_value(read["ids"].clone()).unwrap();
+    assert_eq!(ids, (1..=2000).collect::<Vec<_>>(), "the body's row order");
+    assert_eq!(
+        read["dictionary"],
+        json!({"id": [false], "note": [false], "code": [true], "stamp": [true]}),
+        "ids and notes never repeat; codes and stamps do"
+    );
 }
 
 /// Queries keep each table's state and read only new commits; a table deleted and created again (here up to
