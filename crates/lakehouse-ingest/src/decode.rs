@@ -11,7 +11,8 @@ use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use arrow::datatypes::SchemaRef;
+use arrow::array::make_array;
+use arrow::datatypes::{DataType, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use datafusion::error::DataFusionError;
 use datafusion::execution::SendableRecordBatchStream;
@@ -115,7 +116,7 @@ fn decode_csv_parts(
     threads: usize,
 ) -> SendableRecordBatchStream {
     let output = reconciled.output.clone();
-    let reconciled = Arc::new(reconciled);
+    let reconciled = Arc::new(CsvReading::new(reconciled));
     let parts = Arc::new(parts);
     let threads = threads.clamp(1, parts.len().max(1));
     // Thread `t` decodes parts t, t + threads, ... and hands each over whole on its own channel of one, so
@@ -197,7 +198,7 @@ fn decode_part(
     file: &mut File,
     start: PartStart,
     end: u64,
-    reconciled: &Reconciled,
+    reading: &CsvReading,
     batch_rows: usize,
 ) -> Result<Vec<RecordBatch>, DataFusionError> {
     let context = |e: &dyn std::fmt::Display| {
@@ -205,7 +206,7 @@ fn decode_part(
     };
     file.seek(SeekFrom::Start(start.byte)).map_err(io_error)?;
     let part = file.take(end.saturating_sub(start.byte));
-    let reader = arrow::csv::ReaderBuilder::new(reconciled.parse.clone())
+    let reader = arrow::csv::ReaderBuilder::new(reading.read.clone())
         .with_header(false)
         .with_batch_size(batch_rows)
         .build_buffered(BufReader::with_capacity(1 << 20, part))
@@ -213,9 +214,68 @@ fn decode_part(
     reader
         .map(|batch| {
             let batch = batch.map_err(|e| context(&e))?;
-            reconciled.conform(&batch).map_err(|e| context(&e))
+            reading.conform(batch).map_err(|e| context(&e))
         })
         .collect()
+}
+
+/// How a CSV body's text is read into the reconciled shape. Timestamps in UTC are read as timestamps with no
+/// time zone and then labelled UTC: Arrow's CSV reader turns each value to UTC through chrono's fixed
+/// `Utc` for those, but through a time-zone database lookup for a column labelled "UTC", which made
+/// timestamps the costliest values to read. Both take a written offset into account and read a value
+/// without one as UTC, so the values are the same.
+struct CsvReading {
+    /// The schema the text is read with.
+    read: SchemaRef,
+    /// The reconciled schema (`parse`) that relabelled batches have, then the conversion to the output.
+    reconciled: Reconciled,
+}
+
+impl CsvReading {
+    fn new(reconciled: Reconciled) -> Self {
+        let read = reconciled
+            .parse
+            .fields()
+            .iter()
+            .map(|field| {
+                let field = field.as_ref().clone();
+                if let DataType::Timestamp(unit, Some(tz)) = field.data_type()
+                    && tz.as_ref() == "UTC"
+                {
+                    let naive = DataType::Timestamp(*unit, None);
+                    return field.with_data_type(naive);
+                }
+                field
+            })
+            .collect::<Vec<_>>();
+        CsvReading {
+            read: Arc::new(Schema::new(read)),
+            reconciled,
+        }
+    }
+
+    fn conform(&self, batch: RecordBatch) -> Result<RecordBatch, arrow::error::ArrowError> {
+        let parse = &self.reconciled.parse;
+        let columns = batch
+            .columns()
+            .iter()
+            .zip(parse.fields())
+            .map(|(column, field)| {
+                if column.data_type() == field.data_type() {
+                    return Ok(column.clone());
+                }
+                // Only the label differs: the same values, the same buffers.
+                let data = column
+                    .to_data()
+                    .into_builder()
+                    .data_type(field.data_type().clone())
+                    .build()?;
+                Ok(make_array(data))
+            })
+            .collect::<Result<Vec<_>, arrow::error::ArrowError>>()?;
+        let relabelled = RecordBatch::try_new(parse.clone(), columns)?;
+        self.reconciled.conform(&relabelled)
+    }
 }
 
 type Batches = Box<dyn Iterator<Item = Item>>;

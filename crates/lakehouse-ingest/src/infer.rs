@@ -333,54 +333,23 @@ pub fn infer_csv_from(input: impl Read, rows_per_part: usize) -> Result<CsvInfer
         }
         names.push(name);
     }
-    let mut kinds = vec![Kind::Empty; names.len()];
-    let mut record = csv::ByteRecord::new();
-    let mut last_line = 1;
-    let mut parts = Vec::new();
-    let mut rows = 0u64;
-    let mut distinct = Distinct::new(names.len());
-    loop {
-        match reader.read_byte_record(&mut record) {
-            Ok(false) => break,
-            Ok(true) => {}
-            Err(e) => return Err(csv_error(&e, &names)),
-        }
-        // The csv reader gives every record it reads a position.
-        let position = record
-            .position()
-            .ok_or_else(|| Error::Task("the CSV reader gave a record no position".into()))?;
-        last_line = position.line();
-        if rows.is_multiple_of(rows_per_part) {
-            parts.push(PartStart {
-                byte: position.byte(),
-                line: position.line(),
-            });
-        }
-        rows += 1;
-        distinct.add(&record);
-        // One check of the whole record's bytes, the fields side by side; the field at fault is looked for
-        // only when it fails. Valid as a whole, each field is valid unless one starts inside a character
-        // (with a continuation byte): two broken halves can make a valid whole.
-        let starts_inside = |raw: &[u8]| raw.first().is_some_and(|b| (0x80..0xC0).contains(b));
-        if std::str::from_utf8(record.as_slice()).is_err() || record.iter().any(starts_inside) {
-            let bad = record
-                .iter()
-                .position(|raw| std::str::from_utf8(raw).is_err())
-                .unwrap_or(0);
-            let line = record.position().map_or(0, |p| p.line());
-            return Err(Error::Malformed(format!(
-                "line {line}, column {} ({}): the value is not valid UTF-8",
-                bad + 1,
-                names[bad]
-            )));
-        }
-        for (raw, kind) in record.iter().zip(kinds.iter_mut()) {
-            // A column already known to be text is not looked at again.
-            if !raw.is_empty() && *kind != Kind::Text {
-                *kind = kind.merge(classify(raw));
-            }
-        }
-    }
+    // Finding the records and looking at their values each take about half the time of this pass: they run
+    // on two threads, this one parsing blocks of records and the other looking at them, handing each block
+    // back to be filled again.
+    let (blocks, filled) = std::sync::mpsc::sync_channel(BLOCKS_IN_FLIGHT);
+    let (refill, empties) = std::sync::mpsc::channel();
+    let looked = std::thread::scope(|scope| {
+        let looker = scope.spawn(|| look_at(filled, refill, &names, rows_per_part));
+        parse(&mut reader, &names, blocks, empties);
+        looker.join()
+    })
+    .map_err(|_| Error::Task("the CSV inference thread panicked".into()))??;
+    let Looked {
+        kinds,
+        parts,
+        last_line,
+        distinct,
+    } = looked;
     // A quote opened and never closed swallows the rest of the input into one field without complaint from
     // the parser; quotes come in pairs in well-formed CSV (an escaped quote is doubled).
     if quotes.load(Ordering::Relaxed) % 2 == 1 {
@@ -398,6 +367,128 @@ pub fn infer_csv_from(input: impl Read, rows_per_part: usize) -> Result<CsvInfer
         schema: Arc::new(Schema::new(fields)),
         parts,
         rarely_repeating,
+    })
+}
+
+/// Records parsed and looked at together.
+const BLOCK_RECORDS: usize = 1024;
+
+/// Blocks parsed ahead of the thread looking at them.
+const BLOCKS_IN_FLIGHT: usize = 4;
+
+/// Records handed from the parser to the thread looking at them: the first `len` are filled.
+struct Block {
+    records: Vec<csv::ByteRecord>,
+    len: usize,
+}
+
+/// Reads `reader`'s records into blocks and sends them on, then a fault if there is one; stops at the end,
+/// at a fault, or when the other side stops listening (it found a fault of its own).
+fn parse<R: Read>(
+    reader: &mut csv::Reader<R>,
+    names: &[String],
+    blocks: std::sync::mpsc::SyncSender<Result<Block>>,
+    empties: std::sync::mpsc::Receiver<Block>,
+) {
+    loop {
+        let mut block = empties.try_recv().unwrap_or_else(|_| Block {
+            records: vec![csv::ByteRecord::new(); BLOCK_RECORDS],
+            len: 0,
+        });
+        block.len = 0;
+        let mut fault = None;
+        while let Some(record) = block.records.get_mut(block.len) {
+            match reader.read_byte_record(record) {
+                Ok(true) => block.len += 1,
+                Ok(false) => break,
+                Err(e) => {
+                    fault = Some(csv_error(&e, names));
+                    break;
+                }
+            }
+        }
+        let last = block.len < block.records.len();
+        if block.len > 0 && blocks.send(Ok(block)).is_err() {
+            return;
+        }
+        if let Some(fault) = fault {
+            let _ = blocks.send(Err(fault));
+            return;
+        }
+        if last {
+            return;
+        }
+    }
+}
+
+/// What looking at every record found.
+struct Looked {
+    kinds: Vec<Kind>,
+    parts: Vec<PartStart>,
+    last_line: u64,
+    distinct: Distinct,
+}
+
+/// Looks at the records of every block in order: their UTF-8, the kinds of their values, where parts start
+/// and which columns repeat. The first fault, in the body's order, ends it.
+fn look_at(
+    filled: std::sync::mpsc::Receiver<Result<Block>>,
+    refill: std::sync::mpsc::Sender<Block>,
+    names: &[String],
+    rows_per_part: u64,
+) -> Result<Looked> {
+    let mut kinds = vec![Kind::Empty; names.len()];
+    let mut last_line = 1;
+    let mut parts = Vec::new();
+    let mut rows = 0u64;
+    let mut distinct = Distinct::new(names.len());
+    for block in filled {
+        let block = block?;
+        for record in &block.records[..block.len] {
+            // The csv reader gives every record it reads a position.
+            let position = record
+                .position()
+                .ok_or_else(|| Error::Task("the CSV reader gave a record no position".into()))?;
+            last_line = position.line();
+            if rows.is_multiple_of(rows_per_part) {
+                parts.push(PartStart {
+                    byte: position.byte(),
+                    line: position.line(),
+                });
+            }
+            rows += 1;
+            distinct.add(record);
+            // One check of the whole record's bytes, the fields side by side; the field at fault is looked
+            // for only when it fails. Valid as a whole, each field is valid unless one starts inside a
+            // character (with a continuation byte): two broken halves can make a valid whole.
+            let starts_inside = |raw: &[u8]| raw.first().is_some_and(|b| (0x80..0xC0).contains(b));
+            if std::str::from_utf8(record.as_slice()).is_err() || record.iter().any(starts_inside) {
+                let bad = record
+                    .iter()
+                    .position(|raw| std::str::from_utf8(raw).is_err())
+                    .unwrap_or(0);
+                return Err(Error::Malformed(format!(
+                    "line {}, column {} ({}): the value is not valid UTF-8",
+                    position.line(),
+                    bad + 1,
+                    names[bad]
+                )));
+            }
+            for (raw, kind) in record.iter().zip(kinds.iter_mut()) {
+                // A column already known to be text is not looked at again.
+                if !raw.is_empty() && *kind != Kind::Text {
+                    *kind = kind.merge(classify(raw));
+                }
+            }
+        }
+        // The parser has gone when the body has ended; a block it does not take back is simply dropped.
+        let _ = refill.send(block);
+    }
+    Ok(Looked {
+        kinds,
+        parts,
+        last_line,
+        distinct,
     })
 }
 

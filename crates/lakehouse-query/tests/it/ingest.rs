@@ -19,12 +19,13 @@ async fn csv_oddities_land_as_expected() {
     let body = "\u{feff}id,note,zip,when,at,flag,score\n\
 1,\"hello, world\",00501,2024-02-29,2024-01-05T10:00:00Z,true,1.5\n\
 2,\"two\nlines\",10001,,2024-01-05 11:30:00,FALSE,\n\
-3,,02134,2024-03-01,,,7\n";
+3,,02134,2024-03-01,,,7\n\
+4,x,10002,2024-03-02,2024-01-05 12:00:00+02:00,true,2\n";
     let r = env
         .csv("odd", WriteMode::Create, body)
         .await
         .expect("ingest");
-    assert_eq!(r.rows, 3);
+    assert_eq!(r.rows, 4);
     assert_eq!(r.version, 0);
     let expected = [
         ("id", "int64"),
@@ -64,6 +65,20 @@ async fn csv_oddities_land_as_expected() {
         env.scalar("SELECT count(*) FROM odd WHERE at IS NULL")
             .await,
         json!(1)
+    );
+    // Timestamps are UTC: one without an offset is read as UTC, one with an offset is moved to UTC.
+    let seconds = env
+        .sql("SELECT id, to_unixtime(at) FROM odd WHERE at IS NOT NULL ORDER BY id")
+        .await
+        .expect("sql")
+        .rows;
+    assert_eq!(
+        seconds,
+        vec![
+            vec![json!(1), json!(1_704_448_800)],
+            vec![json!(2), json!(1_704_454_200)],
+            vec![json!(4), json!(1_704_448_800)],
+        ]
     );
 }
 
