@@ -27,9 +27,6 @@ use crate::infer::PartStart;
 /// Rows per batch.
 pub const BATCH_ROWS: usize = 8192;
 
-/// Batches per part of a CSV body decoded on its own.
-pub const BATCHES_PER_PART: usize = 4;
-
 fn input_error(message: impl std::fmt::Display) -> DataFusionError {
     DataFusionError::External(Box::new(InputError(format!(
         "{INPUT_ERROR_MARKER} {message}"

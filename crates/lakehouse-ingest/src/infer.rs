@@ -11,19 +11,18 @@
 //! NDJSON: every line is a JSON object; Arrow's JSON inference runs over all of them.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use arrow::datatypes::{DataType, SchemaRef, TimeUnit};
 use chrono::{DateTime, NaiveDateTime};
 
 use crate::{Error, Result};
 
 /// What a column's values have looked like so far.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
+pub(crate) enum Kind {
     Empty,
     Boolean,
     Int,
@@ -34,7 +33,7 @@ enum Kind {
 }
 
 impl Kind {
-    fn merge(self, other: Kind) -> Kind {
+    pub(crate) fn merge(self, other: Kind) -> Kind {
         use Kind::*;
         match (self, other) {
             (a, b) if a == b => a,
@@ -45,7 +44,7 @@ impl Kind {
         }
     }
 
-    fn data_type(self) -> DataType {
+    pub(crate) fn data_type(self) -> DataType {
         match self {
             // No value at all: typed by the table it joins, or as text for a new one.
             Kind::Empty => DataType::Null,
@@ -224,7 +223,7 @@ pub struct PartStart {
 pub struct CsvInferred {
     /// The schema every row fits.
     pub schema: SchemaRef,
-    /// The start of every run of `rows_per_part` rows, in order; empty when there are no rows.
+    /// Where the body's parts start, in order (the first after the header; none when there are no rows).
     pub parts: Vec<PartStart>,
     /// The columns whose values rarely repeat (nearly all distinct in the first rows): a dictionary of
     /// their values would be as large as the values.
@@ -241,14 +240,14 @@ const RARELY_REPEATING: f64 = 0.98;
 
 /// Counts the distinct values of each column in the first [`SAMPLE_ROWS`] rows (by hash: a collision only
 /// undercounts).
-struct Distinct {
+pub(crate) struct Distinct {
     seen: Vec<std::collections::HashSet<u64>>,
     rows: usize,
     state: std::hash::RandomState,
 }
 
 impl Distinct {
-    fn new(columns: usize) -> Self {
+    pub(crate) fn new(columns: usize) -> Self {
         Distinct {
             seen: vec![std::collections::HashSet::with_capacity(SAMPLE_ROWS); columns],
             rows: 0,
@@ -256,18 +255,20 @@ impl Distinct {
         }
     }
 
-    fn add(&mut self, record: &csv::ByteRecord) {
+    /// Counts one record's values; false once the sample is full.
+    pub(crate) fn add<'a>(&mut self, fields: impl Iterator<Item = &'a [u8]>) -> bool {
         if self.rows >= SAMPLE_ROWS {
-            return;
+            return false;
         }
         self.rows += 1;
-        for (raw, seen) in record.iter().zip(self.seen.iter_mut()) {
+        for (raw, seen) in fields.zip(self.seen.iter_mut()) {
             seen.insert(std::hash::BuildHasher::hash_one(&self.state, raw));
         }
+        true
     }
 
     /// The columns nearly all distinct, given enough rows to tell.
-    fn rarely_repeating(&self, names: &[String]) -> Vec<String> {
+    pub(crate) fn rarely_repeating(&self, names: &[String]) -> Vec<String> {
         if self.rows < 1000 {
             return Vec::new();
         }
@@ -280,29 +281,8 @@ impl Distinct {
     }
 }
 
-/// Infers a CSV file's schema from every row, checking its structure on the way.
-pub fn infer_csv(path: &Path, rows_per_part: usize) -> Result<CsvInferred> {
-    let file = File::open(path).map_err(|e| Error::Spool(e.to_string()))?;
-    infer_csv_from(file, rows_per_part)
-}
-
-/// [`infer_csv`] over any reader (the spool's tap, while the body is still arriving).
-pub fn infer_csv_from(input: impl Read, rows_per_part: usize) -> Result<CsvInferred> {
-    let rows_per_part = rows_per_part.max(1) as u64;
-    let quotes = Arc::new(AtomicU64::new(0));
-    let counting = QuoteCounter {
-        inner: input,
-        quotes: quotes.clone(),
-    };
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .flexible(false)
-        .buffer_capacity(1 << 20)
-        .from_reader(counting);
-    let headers = reader
-        .byte_headers()
-        .map_err(|e| csv_error(&e, &[]))?
-        .clone();
+/// The column names of a header record, checked: present, UTF-8, non-empty, unique.
+pub(crate) fn header_names(headers: &[&[u8]]) -> Result<Vec<String>> {
     if headers.is_empty() || (headers.len() == 1 && headers[0].is_empty()) {
         return Err(Error::Malformed(
             "line 1: a header row naming the columns is required; the body is empty".into(),
@@ -333,210 +313,63 @@ pub fn infer_csv_from(input: impl Read, rows_per_part: usize) -> Result<CsvInfer
         }
         names.push(name);
     }
-    // Finding the records and looking at their values each take about half the time of this pass: they run
-    // on two threads, this one parsing blocks of records and the other looking at them, handing each block
-    // back to be filled again.
-    let (blocks, filled) = std::sync::mpsc::sync_channel(BLOCKS_IN_FLIGHT);
-    let (refill, empties) = std::sync::mpsc::channel();
-    let looked = std::thread::scope(|scope| {
-        let looker = scope.spawn(|| look_at(filled, refill, &names, rows_per_part));
-        parse(&mut reader, &names, blocks, empties);
-        looker.join()
-    })
-    .map_err(|_| Error::Task("the CSV inference thread panicked".into()))??;
-    let Looked {
-        kinds,
-        parts,
-        last_line,
-        distinct,
-    } = looked;
-    // A quote opened and never closed swallows the rest of the input into one field without complaint from
-    // the parser; quotes come in pairs in well-formed CSV (an escaped quote is doubled).
-    if quotes.load(Ordering::Relaxed) % 2 == 1 {
+    Ok(names)
+}
+
+/// Checks one record's UTF-8 and folds the kinds of its values into `kinds`. `whole` is its fields side by
+/// side, `fields` gives them one by one.
+pub(crate) fn look_at_record<'a, I: Iterator<Item = &'a [u8]>>(
+    whole: &[u8],
+    fields: impl Fn() -> I,
+    kinds: &mut [Kind],
+    names: &[String],
+    line: u64,
+) -> Result<()> {
+    // One check of the whole record's bytes; the field at fault is looked for only when it fails. Valid as a
+    // whole, each field is valid unless one starts inside a character (with a continuation byte): two broken
+    // halves can make a valid whole.
+    let starts_inside = |raw: &[u8]| raw.first().is_some_and(|b| (0x80..0xC0).contains(b));
+    if std::str::from_utf8(whole).is_err() || fields().any(starts_inside) {
+        let bad = fields()
+            .position(|raw| std::str::from_utf8(raw).is_err())
+            .unwrap_or(0);
         return Err(Error::Malformed(format!(
-            "line {last_line}: a quoted field is never closed (an odd number of '\"' in the input)"
+            "line {line}, column {} ({}): the value is not valid UTF-8",
+            bad + 1,
+            names.get(bad).map_or("?", String::as_str)
         )));
     }
-    let rarely_repeating = distinct.rarely_repeating(&names);
-    let fields: Vec<Field> = names
-        .into_iter()
-        .zip(kinds)
-        .map(|(n, k)| Field::new(n, k.data_type(), true))
-        .collect();
-    Ok(CsvInferred {
-        schema: Arc::new(Schema::new(fields)),
-        parts,
-        rarely_repeating,
+    for (raw, kind) in fields().zip(kinds.iter_mut()) {
+        // A column already known to be text is not looked at again.
+        if !raw.is_empty() && *kind != Kind::Text {
+            *kind = kind.merge(classify(raw));
+        }
+    }
+    Ok(())
+}
+
+/// The fields of a record as csv_core leaves it: `out` holds them side by side, `ends` where each ends.
+pub(crate) fn split_fields<'a>(out: &'a [u8], ends: &'a [usize]) -> impl Iterator<Item = &'a [u8]> {
+    ends.iter().scan(0, move |start, &end| {
+        let field = out.get(*start..end).unwrap_or_default();
+        *start = end;
+        Some(field)
     })
 }
 
-/// Records parsed and looked at together.
-const BLOCK_RECORDS: usize = 1024;
-
-/// Blocks parsed ahead of the thread looking at them.
-const BLOCKS_IN_FLIGHT: usize = 4;
-
-/// Records handed from the parser to the thread looking at them: the first `len` are filled.
-struct Block {
-    records: Vec<csv::ByteRecord>,
-    len: usize,
+/// The fault of a record with more or fewer fields than the header.
+pub(crate) fn unequal_fields(line: u64, found: usize, expected: usize) -> Error {
+    Error::Malformed(format!(
+        "line {line}, column {}: found {found} fields where the header has {expected} (a stray comma or an unclosed quote?)",
+        found.min(expected) + 1
+    ))
 }
 
-/// Reads `reader`'s records into blocks and sends them on, then a fault if there is one; stops at the end,
-/// at a fault, or when the other side stops listening (it found a fault of its own).
-fn parse<R: Read>(
-    reader: &mut csv::Reader<R>,
-    names: &[String],
-    blocks: std::sync::mpsc::SyncSender<Result<Block>>,
-    empties: std::sync::mpsc::Receiver<Block>,
-) {
-    loop {
-        let mut block = empties.try_recv().unwrap_or_else(|_| Block {
-            records: vec![csv::ByteRecord::new(); BLOCK_RECORDS],
-            len: 0,
-        });
-        block.len = 0;
-        let mut fault = None;
-        while let Some(record) = block.records.get_mut(block.len) {
-            match reader.read_byte_record(record) {
-                Ok(true) => block.len += 1,
-                Ok(false) => break,
-                Err(e) => {
-                    fault = Some(csv_error(&e, names));
-                    break;
-                }
-            }
-        }
-        let last = block.len < block.records.len();
-        if block.len > 0 && blocks.send(Ok(block)).is_err() {
-            return;
-        }
-        if let Some(fault) = fault {
-            let _ = blocks.send(Err(fault));
-            return;
-        }
-        if last {
-            return;
-        }
-    }
-}
-
-/// What looking at every record found.
-struct Looked {
-    kinds: Vec<Kind>,
-    parts: Vec<PartStart>,
-    last_line: u64,
-    distinct: Distinct,
-}
-
-/// Looks at the records of every block in order: their UTF-8, the kinds of their values, where parts start
-/// and which columns repeat. The first fault, in the body's order, ends it.
-fn look_at(
-    filled: std::sync::mpsc::Receiver<Result<Block>>,
-    refill: std::sync::mpsc::Sender<Block>,
-    names: &[String],
-    rows_per_part: u64,
-) -> Result<Looked> {
-    let mut kinds = vec![Kind::Empty; names.len()];
-    let mut last_line = 1;
-    let mut parts = Vec::new();
-    let mut rows = 0u64;
-    let mut distinct = Distinct::new(names.len());
-    for block in filled {
-        let block = block?;
-        for record in &block.records[..block.len] {
-            // The csv reader gives every record it reads a position.
-            let position = record
-                .position()
-                .ok_or_else(|| Error::Task("the CSV reader gave a record no position".into()))?;
-            last_line = position.line();
-            if rows.is_multiple_of(rows_per_part) {
-                parts.push(PartStart {
-                    byte: position.byte(),
-                    line: position.line(),
-                });
-            }
-            rows += 1;
-            distinct.add(record);
-            // One check of the whole record's bytes, the fields side by side; the field at fault is looked
-            // for only when it fails. Valid as a whole, each field is valid unless one starts inside a
-            // character (with a continuation byte): two broken halves can make a valid whole.
-            let starts_inside = |raw: &[u8]| raw.first().is_some_and(|b| (0x80..0xC0).contains(b));
-            if std::str::from_utf8(record.as_slice()).is_err() || record.iter().any(starts_inside) {
-                let bad = record
-                    .iter()
-                    .position(|raw| std::str::from_utf8(raw).is_err())
-                    .unwrap_or(0);
-                return Err(Error::Malformed(format!(
-                    "line {}, column {} ({}): the value is not valid UTF-8",
-                    position.line(),
-                    bad + 1,
-                    names[bad]
-                )));
-            }
-            for (raw, kind) in record.iter().zip(kinds.iter_mut()) {
-                // A column already known to be text is not looked at again.
-                if !raw.is_empty() && *kind != Kind::Text {
-                    *kind = kind.merge(classify(raw));
-                }
-            }
-        }
-        // The parser has gone when the body has ended; a block it does not take back is simply dropped.
-        let _ = refill.send(block);
-    }
-    Ok(Looked {
-        kinds,
-        parts,
-        last_line,
-        distinct,
-    })
-}
-
-/// Counts `"` bytes as they are read.
-struct QuoteCounter<R> {
-    inner: R,
-    quotes: Arc<AtomicU64>,
-}
-
-impl<R: Read> Read for QuoteCounter<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        let count = buf[..n].iter().filter(|&&b| b == b'"').count();
-        self.quotes.fetch_add(count as u64, Ordering::Relaxed);
-        Ok(n)
-    }
-}
-
-#[allow(
-    clippy::wildcard_enum_match_arm,
-    reason = "every other csv error is reported as it is"
-)]
-fn csv_error(e: &csv::Error, names: &[String]) -> Error {
-    match e.kind() {
-        csv::ErrorKind::UnequalLengths {
-            pos,
-            expected_len,
-            len,
-        } => {
-            let line = pos.as_ref().map_or(0, csv::Position::line);
-            Error::Malformed(format!(
-                "line {line}, column {}: found {len} fields where the header has {expected_len} (a stray comma or an unclosed quote?)",
-                (*len).min(*expected_len) + 1
-            ))
-        }
-        csv::ErrorKind::Utf8 { pos, err } => {
-            let line = pos.as_ref().map_or(0, csv::Position::line);
-            let column = err.field() + 1;
-            let name = names
-                .get(err.field())
-                .map(|n| format!(" ({n})"))
-                .unwrap_or_default();
-            Error::Malformed(format!(
-                "line {line}, column {column}{name}: the value is not valid UTF-8"
-            ))
-        }
-        _ => Error::Malformed(format!("the CSV cannot be read: {e}")),
-    }
+/// The fault of a body that ends inside quotes.
+pub(crate) fn unclosed_quote(line: u64) -> Error {
+    Error::Malformed(format!(
+        "line {line}: a quoted field is never closed (it runs to the end of the body)"
+    ))
 }
 
 /// Infers an NDJSON file's schema from every line, checking each is a JSON object.
@@ -597,12 +430,13 @@ pub fn infer_ndjson(path: &Path) -> Result<SchemaRef> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::segmented::infer_csv;
     use std::io::Write;
 
     fn infer(text: impl AsRef<[u8]>) -> Result<SchemaRef> {
         let mut f = tempfile::NamedTempFile::new().expect("tmp");
         f.write_all(text.as_ref()).expect("write");
-        infer_csv(f.path(), 2).map(|inferred| inferred.schema)
+        infer_csv(f.path(), 16, 2).map(|inferred| inferred.schema)
     }
 
     fn types(text: &str) -> Vec<DataType> {
@@ -705,30 +539,6 @@ mod tests {
     }
 
     #[test]
-    fn parts_start_at_records() {
-        let body = "a,b\n1,\"x\ny\"\n\n2,z\r\n3,w\n4,v";
-        let mut f = tempfile::NamedTempFile::new().expect("tmp");
-        f.write_all(body.as_bytes()).expect("write");
-        let parts = infer_csv(f.path(), 2).expect("infer").parts;
-        let starts: Vec<(&str, u64)> = parts
-            .iter()
-            .map(|p| (&body[p.byte as usize..], p.line))
-            .collect();
-        // After a CRLF the next record is noted from the LF, which a reader skips as an empty line.
-        assert_eq!(
-            starts,
-            vec![("1,\"x\ny\"\n\n2,z\r\n3,w\n4,v", 2), ("\n3,w\n4,v", 5)]
-        );
-        f.as_file().set_len(4).expect("truncate");
-        assert!(
-            infer_csv(f.path(), 2)
-                .expect("header only")
-                .parts
-                .is_empty()
-        );
-    }
-
-    #[test]
     fn columns_whose_values_rarely_repeat() {
         let body = |rows: u32| {
             let mut text = String::from("id,code,amount\n");
@@ -740,7 +550,9 @@ mod tests {
         let rarely = |text: String| {
             let mut f = tempfile::NamedTempFile::new().expect("tmp");
             f.write_all(text.as_bytes()).expect("write");
-            infer_csv(f.path(), 100).expect("infer").rarely_repeating
+            infer_csv(f.path(), 4096, 2)
+                .expect("infer")
+                .rarely_repeating
         };
         // Over 2,000 rows `amount` repeats a quarter of its values: too often to go without a dictionary.
         assert_eq!(rarely(body(2000)), vec!["id".to_owned()]);

@@ -8,12 +8,14 @@
 //! Modules:
 //! - [`spool`]: the body to a temporary file.
 //! - [`infer`]: whole-input schema inference and structure checks.
+//! - [`segmented`]: the same for CSV on several threads while the body arrives.
 //! - [`decode`]: the second pass, batches with the final schema.
 //! - [`service`]: [`Ingest`], the [`lakehouse_api::IngestApi`] implementation, and [`IngestConfig`].
 #![deny(missing_docs)]
 
 pub mod decode;
 pub mod infer;
+pub mod segmented;
 pub mod service;
 pub mod spool;
 

@@ -13,16 +13,17 @@ use lakehouse_types::health::ServiceHealth;
 use lakehouse_types::{ApiError, RequestContext};
 use serde::Deserialize;
 
-use crate::decode::{BATCHES_PER_PART, Decoding, decode, parquet_schema};
-use crate::infer::{CsvInferred, infer_csv_from, infer_ndjson};
+use crate::decode::{Decoding, decode, parquet_schema};
+use crate::infer::{CsvInferred, infer_ndjson};
+use crate::segmented::{infer_csv, infer_csv_streaming};
 use crate::spool::{Spooled, spool, tap};
 use crate::{Error, Result};
 
 /// Body chunks the tap holds while the inference catches up.
 const TAP_CHUNKS: usize = 64;
 
-/// A CSV inference reading the body as it arrives.
-type Inferring = tokio::task::JoinHandle<Result<CsvInferred>>;
+/// A CSV inference reading the body as it arrives (`None`: read it again from the spool file).
+type Inferring = tokio::task::JoinHandle<Result<Option<CsvInferred>>>;
 
 /// Ingest settings (`[ingest]` in the config file).
 #[derive(Debug, Clone, Deserialize)]
@@ -34,12 +35,14 @@ pub struct IngestConfig {
     pub spool_dir: Option<PathBuf>,
     /// Rows per record batch while decoding.
     pub batch_rows: usize,
-    /// Threads decoding one CSV body side by side (0: one per core).
+    /// Threads reading one CSV body side by side, in both passes (0: one per core).
     pub threads: usize,
+    /// Bytes of a CSV body each of those threads takes at a time (a part).
+    pub part_bytes: usize,
 }
 
 impl IngestConfig {
-    fn decode_threads(&self) -> usize {
+    fn threads(&self) -> usize {
         match self.threads {
             0 => std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
             n => n,
@@ -54,6 +57,7 @@ impl Default for IngestConfig {
             spool_dir: None,
             batch_rows: crate::decode::BATCH_ROWS,
             threads: 0,
+            part_bytes: 2 * 1024 * 1024,
         }
     }
 }
@@ -88,16 +92,19 @@ impl Ingest {
         let path = body.file.path().to_path_buf();
         let format = request.format;
         let started = std::time::Instant::now();
-        let (incoming, decoding, plain_columns) = match inferring {
-            Some(running) => running
-                .await
-                .map(|r| r.map(|csv| (csv.schema, Decoding::Csv(csv.parts), csv.rarely_repeating))),
+        let streamed = match inferring {
+            Some(running) => running.await.map_err(|e| Error::Task(e.to_string()))??,
+            None => None,
+        };
+        let (incoming, decoding, plain_columns) = match streamed {
+            Some(csv) => (csv.schema, Decoding::Csv(csv.parts), csv.rarely_repeating),
             None => {
                 let path = path.clone();
+                let (part_bytes, threads) = (self.config.part_bytes, self.config.threads());
                 tokio::task::spawn_blocking(move || match format {
-                    IngestFormat::Csv => Err(Error::Task(
-                        "a CSV body's schema is inferred while it arrives".into(),
-                    )),
+                    // Inference while the body arrived could not tell where its records end.
+                    IngestFormat::Csv => infer_csv(&path, part_bytes, threads)
+                        .map(|csv| (csv.schema, Decoding::Csv(csv.parts), csv.rarely_repeating)),
                     IngestFormat::Ndjson => {
                         infer_ndjson(&path).map(|s| (s, Decoding::Ndjson, Vec::new()))
                     }
@@ -106,9 +113,9 @@ impl Ingest {
                         .map_err(Error::Malformed),
                 })
                 .await
+                .map_err(|e| Error::Task(e.to_string()))??
             }
-        }
-        .map_err(|e| Error::Task(e.to_string()))??;
+        };
         let add_columns = request.evolve.is_some();
         let tables = self.catalog.tables();
         let (table, reconciled) = tables
@@ -122,7 +129,7 @@ impl Ingest {
             decoding,
             reconciled,
             self.config.batch_rows.max(1),
-            self.config.decode_threads(),
+            self.config.threads(),
         );
         let outcome = tables
             .write(WriteArgs {
@@ -185,9 +192,10 @@ impl IngestApi for Ingest {
         let (tap, inferring) = match request.format {
             IngestFormat::Csv => {
                 let (tap, reader) = tap(TAP_CHUNKS);
-                let rows_per_part = self.config.batch_rows.max(1) * BATCHES_PER_PART;
-                let running =
-                    tokio::task::spawn_blocking(move || infer_csv_from(reader, rows_per_part));
+                let (part_bytes, threads) = (self.config.part_bytes, self.config.threads());
+                let running = tokio::task::spawn_blocking(move || {
+                    infer_csv_streaming(reader, part_bytes, threads)
+                });
                 (Some(tap), Some(running))
             }
             IngestFormat::Ndjson | IngestFormat::Parquet => (None, None),
