@@ -97,8 +97,17 @@ fn infer(
     let mut chunk = vec![0u8; READ_BYTES];
     let mut ended = false;
     let mut cutter = Cutter::new(cuts);
+    // The longest run without a cut (or header) that is held.
+    let limit = segment_bytes
+        .saturating_mul(MOST_SEGMENTS_WITHOUT_A_CUT)
+        .max(MOST_SEGMENTS_WITHOUT_A_CUT * READ_BYTES);
     // The header first: the names are needed before any segment can be looked at.
     while head.data_start.is_none() && !ended {
+        if buffer.len() > limit {
+            return Err(Error::Malformed(format!(
+                "line 1: the header runs on for more than {limit} bytes (is a quote never closed?)"
+            )));
+        }
         let n = read(&mut input, &mut chunk)?;
         ended = n == 0;
         let bytes = &chunk[..n];
@@ -160,7 +169,6 @@ fn infer(
                 }
                 start = next;
             }
-            let limit = segment_bytes.saturating_mul(MOST_SEGMENTS_WITHOUT_A_CUT);
             if buffer.len() > limit {
                 // A quote never closed, or (for guessed cuts) quotes inside unquoted fields.
                 return cutter.too_long(limit).map_or(Ok(None), Err);
@@ -496,6 +504,7 @@ fn look_at_segments(
     names: &[String],
 ) {
     let mut record = Record::new();
+    let mut reader = csv_core::Reader::new();
     loop {
         let segment = {
             let Ok(waiting) = waiting.lock() else {
@@ -506,7 +515,7 @@ fn look_at_segments(
                 Err(_) => return,
             }
         };
-        let looked = look_at_segment(&segment, &mut record, names);
+        let looked = look_at_segment(&segment, &mut reader, &mut record, names);
         if found.send((segment.index, looked)).is_err() {
             return;
         }
@@ -528,8 +537,13 @@ fn closes(record: &[u8]) -> bool {
 }
 
 /// Parses one segment on its own and looks at its records, stopping at the first fault.
-fn look_at_segment(segment: &Segment, record: &mut Record, names: &[String]) -> Looked {
-    let mut reader = csv_core::Reader::new();
+fn look_at_segment(
+    segment: &Segment,
+    reader: &mut csv_core::Reader,
+    record: &mut Record,
+    names: &[String],
+) -> Looked {
+    reader.reset();
     record.clear();
     let mut looked = Looked {
         start: segment.start,
@@ -554,7 +568,7 @@ fn look_at_segment(segment: &Segment, record: &mut Record, names: &[String]) -> 
         let record_start = segment.bytes.len() - input.len();
         loop {
             let at_end = input.is_empty();
-            let result = record.read(&mut reader, input);
+            let result = record.read(reader, input);
             line += count(&input[..result.consumed], b'\n');
             input = &input[result.consumed..];
             match result.outcome {
@@ -658,7 +672,7 @@ mod tests {
                 let exact = cut(body, segment_bytes, threads, Cuts::Exact).unwrap_or_default();
                 // Unless a record is longer than a read with such small segments holds.
                 let too_long = exact.contains("a record runs on")
-                    && body.len() > segment_bytes * MOST_SEGMENTS_WITHOUT_A_CUT;
+                    && body.len() > READ_BYTES * MOST_SEGMENTS_WITHOUT_A_CUT;
                 assert!(
                     exact == expected || too_long,
                     "exact cuts of {segment_bytes}: {exact}"
@@ -754,19 +768,25 @@ mod tests {
     }
 
     #[test]
-    fn an_unclosed_quote_stops_the_paired_cutting() {
+    fn an_unclosed_quote_is_named_or_stops_the_cutting() {
         let mut body = String::from("id,note\n1,\"never closed\n");
         for i in 2..2000 {
             body.push_str(&format!("{i},x\n"));
         }
+        for cuts in [Cuts::PairedQuotes, Cuts::Exact] {
+            let e = cut(body.as_bytes(), 64, 2, cuts).unwrap_or_default();
+            assert!(e.contains("line 2: a quoted field is never closed"), "{e}");
+        }
+        // Past what is held without a cut: handed back, and read exactly, refused.
+        while body.len() <= READ_BYTES * (MOST_SEGMENTS_WITHOUT_A_CUT + 1) {
+            body.push_str("2,x\n");
+        }
         assert_eq!(cut(body.as_bytes(), 64, 2, Cuts::PairedQuotes), None);
-        let e = cut(body.as_bytes(), 1 << 20, 2, Cuts::Exact).unwrap_or_default();
-        assert!(e.contains("line 2: a quoted field is never closed"), "{e}");
-        // Read exactly, a record can only be held so long.
         let e = cut(body.as_bytes(), 64, 2, Cuts::Exact).unwrap_or_default();
-        assert!(
-            e.contains("line 2: a record runs on for more than 512 bytes"),
-            "{e}"
-        );
+        assert!(e.contains("line 2: a record runs on for more than"), "{e}");
+        let mut header = b"a,\"b\n".to_vec();
+        header.extend(b"x\n".repeat(READ_BYTES * 5));
+        let e = cut(&header, 64, 2, Cuts::Exact).unwrap_or_default();
+        assert!(e.contains("line 1: the header runs on"), "{e}");
     }
 }
