@@ -281,12 +281,17 @@ impl Distinct {
     }
 }
 
+/// The fault of a body with no header.
+pub(crate) fn no_header() -> Error {
+    Error::Malformed(
+        "line 1: a header row naming the columns is required; the body is empty".into(),
+    )
+}
+
 /// The column names of a header record, checked: present, UTF-8, non-empty, unique.
 pub(crate) fn header_names(headers: &[&[u8]]) -> Result<Vec<String>> {
     if headers.is_empty() || (headers.len() == 1 && headers[0].is_empty()) {
-        return Err(Error::Malformed(
-            "line 1: a header row naming the columns is required; the body is empty".into(),
-        ));
+        return Err(no_header());
     }
     let mut names = Vec::with_capacity(headers.len());
     for (i, raw) in headers.iter().enumerate() {

@@ -28,7 +28,7 @@ use arrow::datatypes::{Field, Schema};
 use csv_core::ReadRecordResult;
 
 use crate::infer::{
-    CsvInferred, Distinct, Kind, PartStart, header_names, look_at_record, split_fields,
+    CsvInferred, Distinct, Kind, PartStart, header_names, look_at_record, no_header, split_fields,
     unclosed_quote, unequal_fields,
 };
 use crate::{Error, Result};
@@ -116,9 +116,7 @@ fn infer(
         buffer.extend_from_slice(bytes);
     }
     let (Some(names), Some(data_start)) = (head.names.clone(), head.data_start) else {
-        return Err(header_names(&[]).err().unwrap_or_else(|| {
-            Error::Malformed("line 1: a header row naming the columns is required".into())
-        }));
+        return Err(no_header());
     };
     let header_bytes = usize::try_from(data_start)
         .unwrap_or(usize::MAX)
@@ -395,7 +393,8 @@ impl Head {
             input = &input[result.consumed..];
             self.fed += result.consumed as u64;
             match result.outcome {
-                Outcome::NeedInput if at_end => {}
+                // At the end the parser gives the last record, then the end; never more input to wait for.
+                Outcome::NeedInput if at_end => self.done = true,
                 Outcome::NeedInput => return Ok(()),
                 Outcome::Record => {
                     let fields = self.record.fields();
@@ -582,6 +581,8 @@ fn look_at_segment(
                     looked.fault = Some(unclosed_quote(record_line));
                     return looked;
                 }
+                // At the end the parser gives the last record, then the end; never more input to wait for.
+                Outcome::NeedInput if at_end => return looked,
                 Outcome::NeedInput => {}
                 Outcome::End => return looked,
                 // A record the end of the segment closed: the last record of the body, or a wrong cut.
