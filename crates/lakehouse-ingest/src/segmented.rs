@@ -108,12 +108,7 @@ fn infer(
                 "line 1: the header runs on for more than {limit} bytes (is a quote never closed?)"
             )));
         }
-        let n = read(&mut input, &mut chunk)?;
-        ended = n == 0;
-        let bytes = &chunk[..n];
-        head.feed(bytes)?;
-        cutter.feed(bytes);
-        buffer.extend_from_slice(bytes);
+        ended = read_more(&mut input, &mut chunk, &mut head, &mut cutter, &mut buffer)?;
     }
     let (Some(names), Some(data_start)) = (head.names.clone(), head.data_start) else {
         return Err(no_header());
@@ -174,12 +169,7 @@ fn infer(
             if ended {
                 break;
             }
-            let n = read(&mut input, &mut chunk)?;
-            ended = n == 0;
-            let bytes = &chunk[..n];
-            head.feed(bytes)?;
-            cutter.feed(bytes);
-            buffer.extend_from_slice(bytes);
+            ended = read_more(&mut input, &mut chunk, &mut head, &mut cutter, &mut buffer)?;
         }
         let last = std::mem::take(&mut buffer);
         if !send(last, start, true) {
@@ -228,14 +218,27 @@ fn infer(
     }))
 }
 
-fn read(input: &mut impl Read, chunk: &mut [u8]) -> Result<usize> {
-    loop {
+/// Reads the next bytes of the body onto the end of `buffer`, the header's parser and the cutter taking them
+/// on the way; true at the end of the body.
+fn read_more(
+    input: &mut impl Read,
+    chunk: &mut [u8],
+    head: &mut Head,
+    cutter: &mut Cutter,
+    buffer: &mut Vec<u8>,
+) -> Result<bool> {
+    let n = loop {
         match input.read(chunk) {
-            Ok(n) => return Ok(n),
+            Ok(n) => break n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(e) => return Err(Error::Spool(e.to_string())),
         }
-    }
+    };
+    let bytes = &chunk[..n];
+    head.feed(bytes)?;
+    cutter.feed(bytes);
+    buffer.extend_from_slice(bytes);
+    Ok(n == 0)
 }
 
 /// How many times `byte` is in `bytes`. Summed in runs of 255 bytes into a byte-wide count, which compiles
