@@ -126,15 +126,17 @@ fn infer(
     let (segments, waiting) = mpsc::sync_channel::<Segment>(threads);
     let waiting = Arc::new(Mutex::new(waiting));
     let (found, results) = mpsc::channel::<(usize, Looked)>();
+    let (give_back, spent) = mpsc::channel::<Vec<u8>>();
     let cut_off = std::thread::scope(|scope| -> Result<Option<usize>> {
         // Owned here, so that however this returns the threads see the end of the segments before the
         // scope waits for them.
         let segments = segments;
         for _ in 0..threads {
-            let (waiting, found, names) = (waiting.clone(), found.clone(), &names);
-            scope.spawn(move || look_at_segments(&waiting, &found, names));
+            let (waiting, found, give_back, names) =
+                (waiting.clone(), found.clone(), give_back.clone(), &names);
+            scope.spawn(move || look_at_segments(&waiting, &found, &give_back, names));
         }
-        drop(found);
+        drop((found, give_back));
         let mut index = 0;
         let mut send = |bytes: Vec<u8>, start: PartStart, last: bool| {
             let segment = Segment {
@@ -151,7 +153,12 @@ fn infer(
                 let Some(cut) = cutter.find(&buffer, start.byte, segment_bytes) else {
                     break;
                 };
-                let rest = buffer.split_off(cut);
+                // The rest goes into a buffer a thread is done with, if there is one: fresh memory costs a
+                // page fault every 4 KiB.
+                let mut rest = spent.try_recv().unwrap_or_default();
+                rest.clear();
+                rest.extend_from_slice(&buffer[cut..]);
+                buffer.truncate(cut);
                 let lines = count(&buffer, b'\n');
                 let next = PartStart {
                     byte: start.byte + cut as u64,
@@ -503,6 +510,7 @@ impl Record {
 fn look_at_segments(
     waiting: &Mutex<mpsc::Receiver<Segment>>,
     found: &mpsc::Sender<(usize, Looked)>,
+    give_back: &mpsc::Sender<Vec<u8>>,
     names: &[String],
 ) {
     let mut record = Record::new();
@@ -521,6 +529,8 @@ fn look_at_segments(
         if found.send((segment.index, looked)).is_err() {
             return;
         }
+        // The reading thread may have finished; then the buffer is simply freed.
+        let _ = give_back.send(segment.bytes);
     }
 }
 
