@@ -321,20 +321,21 @@ pub(crate) fn header_names(headers: &[&[u8]]) -> Result<Vec<String>> {
     Ok(names)
 }
 
-/// Checks one record's UTF-8 and folds the kinds of its values into `kinds`. `whole` is its fields side by
-/// side, `fields` gives them one by one.
-pub(crate) fn look_at_record<'a, I: Iterator<Item = &'a [u8]>>(
-    whole: &[u8],
-    fields: impl Fn() -> I,
+/// Checks one record's UTF-8 and folds the kinds of its values into `kinds`. The record is as csv_core leaves
+/// it: `out` holds its fields side by side, `ends` where each ends.
+pub(crate) fn look_at_record(
+    out: &[u8],
+    ends: &[usize],
     kinds: &mut [Kind],
     names: &[String],
     line: u64,
 ) -> Result<()> {
+    let fields = || split_fields(out, ends);
     // One check of the whole record's bytes; the field at fault is looked for only when it fails. Valid as a
     // whole, each field is valid unless one starts inside a character (with a continuation byte): two broken
     // halves can make a valid whole.
     let starts_inside = |raw: &[u8]| raw.first().is_some_and(|b| (0x80..0xC0).contains(b));
-    if std::str::from_utf8(whole).is_err() || fields().any(starts_inside) {
+    if std::str::from_utf8(out).is_err() || fields().any(starts_inside) {
         let bad = fields()
             .position(|raw| std::str::from_utf8(raw).is_err())
             .unwrap_or(0);

@@ -489,11 +489,15 @@ impl Record {
     }
 
     fn fields(&self) -> impl Iterator<Item = &[u8]> {
-        split_fields(&self.out[..self.out_len], &self.ends[..self.ends_len])
+        split_fields(self.whole(), self.ends())
     }
 
     fn whole(&self) -> &[u8] {
         &self.out[..self.out_len]
+    }
+
+    fn ends(&self) -> &[usize] {
+        &self.ends[..self.ends_len]
     }
 
     fn len(&self) -> usize {
@@ -612,7 +616,7 @@ fn look_at_segment(
         }
         if let Err(fault) = look_at_record(
             record.whole(),
-            || record.fields(),
+            record.ends(),
             &mut looked.kinds,
             names,
             record_line,
