@@ -156,17 +156,19 @@ async fn show_datasets_and_vectors(url: &str) -> anyhow::Result<()> {
             })),
     )
     .await?;
-    let items: Vec<serde_json::Value> = WORKERS
-        .lines()
-        .skip(1)
-        .filter_map(|line| {
-            let mut fields = line.splitn(5, ',');
-            let id = fields.next()?;
-            let (_name, state, _rate) = (fields.next()?, fields.next()?, fields.next()?);
-            let profile = fields.next()?.trim_matches('"');
-            Some(serde_json::json!({ "id": id, "text": profile, "metadata": { "state": state } }))
+    // The profiles to index come from the table just written.
+    let profiles = answer(http.post(format!("{url}/v1/sql")).json(&serde_json::json!({
+        "sql": "SELECT worker_id, state, profile FROM demo_workers ORDER BY worker_id"
+    })))
+    .await?;
+    let items: Vec<serde_json::Value> = profiles["rows"]
+        .as_array()
+        .map(|rows| {
+            rows.iter()
+                .map(|r| serde_json::json!({ "id": r[0], "text": r[2], "metadata": { "state": r[1] } }))
+                .collect()
         })
-        .collect();
+        .unwrap_or_default();
     let added = answer(
         http.post(format!("{index}/add"))
             .json(&serde_json::json!({ "items": items })),
