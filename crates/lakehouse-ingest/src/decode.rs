@@ -11,8 +11,7 @@ use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use arrow::array::make_array;
-use arrow::datatypes::{DataType, Schema, SchemaRef};
+use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use datafusion::error::DataFusionError;
 use datafusion::execution::SendableRecordBatchStream;
@@ -22,6 +21,7 @@ use lakehouse_catalog::{INPUT_ERROR_MARKER, InputError};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use tokio::sync::mpsc;
 
+use crate::columns::PartReader;
 use crate::infer::PartStart;
 
 /// Rows per batch.
@@ -113,7 +113,7 @@ fn decode_csv_parts(
     threads: usize,
 ) -> SendableRecordBatchStream {
     let output = reconciled.output.clone();
-    let reconciled = Arc::new(CsvReading::new(reconciled));
+    let reconciled = Arc::new(reconciled);
     let parts = Arc::new(parts);
     let threads = threads.clamp(1, parts.len().max(1));
     // Thread `t` decodes parts t, t + threads, ... and hands each over whole on its own channel of one, so
@@ -131,10 +131,19 @@ fn decode_csv_parts(
                     return;
                 }
             };
+            let mut reader = PartReader::new(reconciled.parse.fields().len());
+            let mut text = Vec::new();
             for index in (first..parts.len()).step_by(threads) {
                 let start = parts[index];
                 let end = parts.get(index + 1).map_or(size, |p| p.byte);
-                let decoded = decode_part(&mut file, start, end, &reconciled, batch_rows);
+                let decoded = decode_part(
+                    &mut file,
+                    (start, end),
+                    &mut text,
+                    &mut reader,
+                    &reconciled,
+                    batch_rows,
+                );
                 let failed = decoded.is_err();
                 if tx.blocking_send(decoded).is_err() || failed {
                     return;
@@ -190,89 +199,31 @@ impl Parts {
     }
 }
 
-/// The rows of one part, conformed to the output shape.
+/// The rows of one part (`start` to `end`, read into `text`), conformed to the output shape.
 fn decode_part(
     file: &mut File,
-    start: PartStart,
-    end: u64,
-    reading: &CsvReading,
+    (start, end): (PartStart, u64),
+    text: &mut Vec<u8>,
+    reader: &mut PartReader,
+    reconciled: &Reconciled,
     batch_rows: usize,
 ) -> Result<Vec<RecordBatch>, DataFusionError> {
-    let context = |e: &dyn std::fmt::Display| {
-        input_error(format!("in the rows from line {}: {e}", start.line))
-    };
     file.seek(SeekFrom::Start(start.byte)).map_err(io_error)?;
-    let part = file.take(end.saturating_sub(start.byte));
-    let reader = arrow::csv::ReaderBuilder::new(reading.read.clone())
-        .with_header(false)
-        .with_batch_size(batch_rows)
-        .build_buffered(BufReader::with_capacity(1 << 20, part))
-        .map_err(|e| context(&e))?;
-    reader
+    text.clear();
+    file.take(end.saturating_sub(start.byte))
+        .read_to_end(text)
+        .map_err(io_error)?;
+    let batches = reader
+        .read(text, start.line, &reconciled.parse, batch_rows)
+        .map_err(input_error)?;
+    batches
+        .iter()
         .map(|batch| {
-            let batch = batch.map_err(|e| context(&e))?;
-            reading.conform(batch).map_err(|e| context(&e))
+            reconciled
+                .conform(batch)
+                .map_err(|e| input_error(format!("in the rows from line {}: {e}", start.line)))
         })
         .collect()
-}
-
-/// How a CSV body's text is read into the reconciled shape. Timestamps in UTC are read as timestamps with no
-/// time zone and then labelled UTC: Arrow's CSV reader turns each value to UTC through chrono's fixed
-/// `Utc` for those, but through a time-zone database lookup for a column labelled "UTC", which made
-/// timestamps the costliest values to read. Both take a written offset into account and read a value
-/// without one as UTC, so the values are the same.
-struct CsvReading {
-    /// The schema the text is read with.
-    read: SchemaRef,
-    /// The reconciled schema (`parse`) that relabelled batches have, then the conversion to the output.
-    reconciled: Reconciled,
-}
-
-impl CsvReading {
-    fn new(reconciled: Reconciled) -> Self {
-        let read = reconciled
-            .parse
-            .fields()
-            .iter()
-            .map(|field| {
-                let field = field.as_ref().clone();
-                if let DataType::Timestamp(unit, Some(tz)) = field.data_type()
-                    && tz.as_ref() == "UTC"
-                {
-                    let naive = DataType::Timestamp(*unit, None);
-                    return field.with_data_type(naive);
-                }
-                field
-            })
-            .collect::<Vec<_>>();
-        CsvReading {
-            read: Arc::new(Schema::new(read)),
-            reconciled,
-        }
-    }
-
-    fn conform(&self, batch: RecordBatch) -> Result<RecordBatch, arrow::error::ArrowError> {
-        let parse = &self.reconciled.parse;
-        let columns = batch
-            .columns()
-            .iter()
-            .zip(parse.fields())
-            .map(|(column, field)| {
-                if column.data_type() == field.data_type() {
-                    return Ok(column.clone());
-                }
-                // Only the label differs: the same values, the same buffers.
-                let data = column
-                    .to_data()
-                    .into_builder()
-                    .data_type(field.data_type().clone())
-                    .build()?;
-                Ok(make_array(data))
-            })
-            .collect::<Result<Vec<_>, arrow::error::ArrowError>>()?;
-        let relabelled = RecordBatch::try_new(parse.clone(), columns)?;
-        self.reconciled.conform(&relabelled)
-    }
 }
 
 type Batches = Box<dyn Iterator<Item = Item>>;

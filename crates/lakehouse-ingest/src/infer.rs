@@ -156,13 +156,41 @@ fn digits(bytes: &[u8]) -> Option<u32> {
 
 /// `YYYY-MM-DD`, a real calendar day.
 fn is_date(b: &[u8]) -> bool {
+    calendar_day(b).is_some()
+}
+
+/// `YYYY-MM-DD`, a real calendar day: its days since 1970-01-01.
+#[inline]
+pub(crate) fn date_days(b: &[u8]) -> Option<i32> {
+    calendar_day(b).map(|(y, m, d)| days_from_civil(y, m, d))
+}
+
+/// The year, month and day of `YYYY-MM-DD`, if it is a real calendar day.
+#[inline]
+fn calendar_day(b: &[u8]) -> Option<(u32, u32, u32)> {
     if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
-        return false;
+        return None;
     }
     match (digits(&b[..4]), digits(&b[5..7]), digits(&b[8..10])) {
-        (Some(y), Some(m @ 1..=12), Some(d)) => d >= 1 && d <= days_in_month(y, m),
-        _ => false,
+        (Some(y), Some(m @ 1..=12), Some(d)) if d >= 1 && d <= days_in_month(y, m) => {
+            Some((y, m, d))
+        }
+        _ => None,
     }
+}
+
+/// Days since 1970-01-01 of a day of the proleptic Gregorian calendar in years 0 to 9999: the count of
+/// days in whole 400-year eras (146,097 each) from March of year 0, then within the era, shifted to 1970.
+#[inline]
+fn days_from_civil(year: u32, month: u32, day: u32) -> i32 {
+    // Years counted from March, so the leap day is the last day of a year.
+    let y = year as i32 - i32::from(month <= 2);
+    let era = y.div_euclid(400);
+    let year_of_era = y - era * 400;
+    let month_from_march = ((month + 9) % 12) as i32;
+    let day_of_year = (153 * month_from_march + 2) / 5 + day as i32 - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
 }
 
 /// The proleptic Gregorian calendar, as chrono (and Arrow's date parser) has it.
@@ -179,13 +207,19 @@ fn days_in_month(year: u32, month: u32) -> u32 {
 
 /// `HH:MM:SS` within a day (no leap second: those take the general path).
 fn is_time(b: &[u8]) -> bool {
-    b.len() == 8
-        && b[2] == b':'
-        && b[5] == b':'
-        && matches!(
-            (digits(&b[..2]), digits(&b[3..5]), digits(&b[6..8])),
-            (Some(h), Some(m), Some(s)) if h < 24 && m < 60 && s < 60
-        )
+    time_seconds(b).is_some()
+}
+
+/// `HH:MM:SS` within a day (no leap second): its seconds since midnight.
+#[inline]
+pub(crate) fn time_seconds(b: &[u8]) -> Option<u32> {
+    if b.len() != 8 || b[2] != b':' || b[5] != b':' {
+        return None;
+    }
+    match (digits(&b[..2]), digits(&b[3..5]), digits(&b[6..8])) {
+        (Some(h), Some(m), Some(s)) if h < 24 && m < 60 && s < 60 => Some(h * 3600 + m * 60 + s),
+        _ => None,
+    }
 }
 
 fn is_timestamp(value: &str) -> bool {

@@ -10,9 +10,11 @@
 //! - [`infer`]: whole-input schema inference and structure checks.
 //! - [`segmented`]: the same for CSV on several threads while the body arrives.
 //! - [`decode`]: the second pass, batches with the final schema.
+//! - `columns`: CSV records into Arrow columns, for the second pass.
 //! - [`service`]: [`Ingest`], the [`lakehouse_api::IngestApi`] implementation, and [`IngestConfig`].
 #![deny(missing_docs)]
 
+mod columns;
 pub mod decode;
 pub mod infer;
 pub mod segmented;

@@ -251,7 +251,7 @@ fn read_more(
 /// How many times `byte` is in `bytes`. Summed in runs of 255 bytes into a byte-wide count, which compiles
 /// to compares of 16 bytes at a time; a plain `filter().count()` sums into 64-bit lanes, two bytes at a time,
 /// and counting was most of the reading thread's work.
-fn count(bytes: &[u8], byte: u8) -> u64 {
+pub(crate) fn count(bytes: &[u8], byte: u8) -> u64 {
     bytes
         .chunks(255)
         .map(|run| u64::from(run.iter().fold(0u8, |n, &b| n + u8::from(b == byte))))

@@ -2,7 +2,7 @@
 //! formats whose inference reads every row, a tap that hands the same bytes to the inference pass while
 //! they arrive, so inferring costs no time of its own beyond the upload.
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::Path;
 
 use bytes::{Buf, Bytes};
@@ -10,7 +10,7 @@ use futures::StreamExt;
 use lakehouse_api::storage::ByteStream;
 use sha2::{Digest, Sha256};
 use tempfile::NamedTempFile;
-use tokio::io::AsyncWriteExt;
+use tokio::sync::mpsc;
 
 use crate::{Error, Result};
 
@@ -83,8 +83,7 @@ pub async fn spool(
     let mut head_done = !strip_bom;
     let mut body = body;
     let mut sink = Sink {
-        out: tokio::io::BufWriter::with_capacity(1 << 20, tokio::fs::File::from_std(std_file)),
-        hasher: Sha256::new(),
+        store: Store::start(std_file),
         size: 0,
         max_bytes,
         tap,
@@ -110,24 +109,71 @@ pub async fn spool(
     if !head_done && head != BOM {
         sink.write(Bytes::from(head)).await?;
     }
-    let Sink {
-        mut out,
-        hasher,
-        size,
-        ..
-    } = sink;
-    out.flush().await.map_err(|e| Error::Spool(e.to_string()))?;
-    Ok(Spooled {
-        file,
-        size,
-        sha256: hex::encode(hasher.finalize()),
-    })
+    let Sink { store, size, .. } = sink;
+    let sha256 = store.finish().await?;
+    Ok(Spooled { file, size, sha256 })
 }
 
-/// Where the stored bytes go: the file, the fingerprint, the size count and the tap.
+/// Chunks in flight to the storing thread.
+const STORE_CHUNKS: usize = 16;
+
+/// Writes and fingerprints the stored bytes on a thread of its own, so that receiving the next chunk,
+/// storing and hashing this one, and the tap's reader run side by side rather than one after another.
+struct Store {
+    chunks: Option<mpsc::Sender<Bytes>>,
+    done: tokio::task::JoinHandle<std::io::Result<String>>,
+}
+
+impl Store {
+    fn start(file: std::fs::File) -> Self {
+        let (chunks, mut rx) = mpsc::channel::<Bytes>(STORE_CHUNKS);
+        let done = tokio::task::spawn_blocking(move || {
+            let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+            let mut hasher = Sha256::new();
+            while let Some(chunk) = rx.blocking_recv() {
+                hasher.update(&chunk);
+                out.write_all(&chunk)?;
+            }
+            out.flush()?;
+            Ok(hex::encode(hasher.finalize()))
+        });
+        Store {
+            chunks: Some(chunks),
+            done,
+        }
+    }
+
+    async fn send(&mut self, data: Bytes) -> Result<()> {
+        let sent = match &self.chunks {
+            Some(chunks) => chunks.send(data).await.is_ok(),
+            None => false,
+        };
+        if sent {
+            return Ok(());
+        }
+        // The thread stopped: it failed, and says why.
+        self.chunks = None;
+        match (&mut self.done).await {
+            Ok(Err(e)) => Err(Error::Spool(e.to_string())),
+            Ok(Ok(_)) => Err(Error::Spool("the spool file was closed early".into())),
+            Err(e) => Err(Error::Task(e.to_string())),
+        }
+    }
+
+    /// Waits for every byte to be written; the fingerprint.
+    async fn finish(mut self) -> Result<String> {
+        self.chunks = None;
+        match self.done.await {
+            Ok(Ok(sha256)) => Ok(sha256),
+            Ok(Err(e)) => Err(Error::Spool(e.to_string())),
+            Err(e) => Err(Error::Task(e.to_string())),
+        }
+    }
+}
+
+/// Where the stored bytes go: the file and its fingerprint, the size count and the tap.
 struct Sink {
-    out: tokio::io::BufWriter<tokio::fs::File>,
-    hasher: Sha256,
+    store: Store,
     size: u64,
     max_bytes: u64,
     tap: Option<Tap>,
@@ -144,11 +190,8 @@ impl Sink {
                 max_bytes: self.max_bytes,
             });
         }
-        self.hasher.update(&data);
-        self.out
-            .write_all(&data)
-            .await
-            .map_err(|e| Error::Spool(e.to_string()))?;
+        // Both take the chunk itself (counted references), not copies.
+        self.store.send(data.clone()).await?;
         if let Some(tap) = &self.tap
             && tap.send(data).await.is_err()
         {
@@ -202,6 +245,29 @@ mod tests {
         assert!(matches!(err, Err(Error::TooLarge { .. })));
     }
 
+    #[tokio::test]
+    async fn a_file_that_cannot_be_written_fails_the_spool() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("read-only");
+        std::fs::write(&path, b"").expect("create");
+        // Small writes are buffered and fail at the end; large ones fail while the body is still coming.
+        for chunks in [1, 64] {
+            let mut store = Store::start(std::fs::File::open(&path).expect("open"));
+            let mut failed = None;
+            for _ in 0..chunks {
+                if let Err(e) = store.send(Bytes::from(vec![b'x'; 256 * 1024])).await {
+                    failed = Some(e);
+                    break;
+                }
+            }
+            let failed = match failed {
+                Some(e) => Err(e),
+                None => store.finish().await,
+            };
+            assert!(matches!(failed, Err(Error::Spool(_))), "{failed:?}");
+        }
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_tap_reads_exactly_what_is_stored() {
         let dir = tempfile::tempdir().expect("dir");
@@ -221,6 +287,8 @@ mod tests {
         .expect("spool");
         let stored = std::fs::read(s.file.path()).expect("read");
         assert_eq!(stored, b"id,name\n1,x\n2,y\n");
+        assert_eq!(s.sha256, hex::encode(Sha256::digest(&stored)));
+        assert_eq!(s.size, stored.len() as u64);
         assert_eq!(read.await.expect("join").expect("read"), stored);
 
         // A reader that stops early does not stop the spool.
