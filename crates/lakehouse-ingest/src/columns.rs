@@ -175,8 +175,9 @@ impl Records {
         let found = self.ends_len - first_end;
         if found != self.columns {
             return Err(format!(
-                "line {}: found {found} fields where the header has {}",
+                "line {}, column {}: found {found} fields where the header has {}",
                 text.line(at),
+                found.min(self.columns) + 1,
                 self.columns
             ));
         }
@@ -202,7 +203,8 @@ impl Records {
         &self.data[start..self.ends[at]]
     }
 
-    fn fault(&self, row: usize, column: usize, name: &str, text: &Text<'_>) -> String {
+    /// Where a value is, for a fault: its line, and its column by number and name.
+    fn place(&self, row: usize, column: usize, name: &str, text: &Text<'_>) -> String {
         format!(
             "line {}, column {} ({name})",
             text.line(self.at[row]),
@@ -226,13 +228,13 @@ impl Records {
     #[allow(clippy::wildcard_enum_match_arm)]
     fn column(&self, column: usize, field: &Field, text: &Text<'_>) -> Result<ArrayRef, String> {
         let data_type = field.data_type();
-        let at = |row: usize| self.fault(row, column, field.name(), text);
+        let place = |row: usize| self.place(row, column, field.name(), text);
         let fault = |row: usize| {
             let value = String::from_utf8_lossy(self.field(row, column));
-            format!("{}: cannot read {value:?} as {data_type}", at(row))
+            format!("{}: cannot read {value:?} as {data_type}", place(row))
         };
         let array: ArrayRef = match data_type {
-            DataType::Utf8 => Arc::new(self.text(column, field.name(), at)?),
+            DataType::Utf8 => Arc::new(self.text(column, field.name(), place)?),
             DataType::Int64 => Arc::new(self.primitive::<Int64Type>(column, read_i64, fault)?),
             DataType::Float64 => Arc::new(self.primitive::<Float64Type>(column, read_f64, fault)?),
             DataType::Date32 => Arc::new(self.primitive::<Date32Type>(column, read_date, fault)?),
@@ -253,13 +255,13 @@ impl Records {
             },
             // A type the first pass never gives: the column had no value, and takes the table's type.
             _ => {
-                let values = self.text(column, field.name(), at)?;
+                let values = self.text(column, field.name(), place)?;
                 let options = CastOptions {
                     safe: false,
                     ..CastOptions::default()
                 };
                 cast_with_options(&values, data_type, &options)
-                    .map_err(|e| format!("in the rows from {}: {e}", at(0)))?
+                    .map_err(|e| format!("in the rows from {}: {e}", place(0)))?
             }
         };
         Ok(array)
@@ -308,7 +310,7 @@ impl Records {
         &self,
         column: usize,
         name: &str,
-        at: impl Fn(usize) -> String,
+        place: impl Fn(usize) -> String,
     ) -> Result<StringArray, String> {
         let mut offsets = Vec::with_capacity(self.rows + 1);
         let size = (0..self.rows)
@@ -326,7 +328,7 @@ impl Records {
                 nulls.append_non_null();
             }
             let end = i32::try_from(values.len())
-                .map_err(|_| format!("{}: the batch's text is over 2 GiB", at(row)))?;
+                .map_err(|_| format!("{}: the batch's text is over 2 GiB", place(row)))?;
             offsets.push(end);
         }
         // Checks the UTF-8 (the first pass did too, so this fails only if the file changed under us).
@@ -548,7 +550,7 @@ mod tests {
         let fault = read_part(b"a,1\nb\n", 2, &schema, 100).err();
         assert_eq!(
             fault.as_deref(),
-            Some("line 3: found 1 fields where the header has 2")
+            Some("line 3, column 2: found 1 fields where the header has 2")
         );
         let nulls = Arc::new(Schema::new(vec![Field::new("n", DataType::Null, true)]));
         let fault = read_part(b"\nx\n", 2, &nulls, 100).err();
