@@ -398,7 +398,7 @@ mod tests {
         PartReader::new(schema.fields().len()).read(part, first_line, schema, batch_rows)
     }
 
-    /// The schema arrow-csv reads with: timestamps without the UTC label (it labels them the same way).
+    /// What arrow-csv's reader makes of `text`: the reference the loop must agree with.
     fn arrow_csv(text: &str, schema: &SchemaRef, batch_rows: usize) -> Vec<RecordBatch> {
         arrow::csv::ReaderBuilder::new(schema.clone())
             .with_header(false)
