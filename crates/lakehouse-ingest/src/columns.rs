@@ -27,7 +27,7 @@ use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use chrono::Utc;
 use csv_core::ReadRecordResult;
 
-use crate::infer::{date_days, time_seconds};
+use crate::infer::{date_days, plain_timestamp_seconds, unequal_fields_text};
 use crate::segmented::count;
 
 /// Reads parts, one after another, keeping its buffers between them.
@@ -174,12 +174,7 @@ impl Records {
         }
         let found = self.ends_len - first_end;
         if found != self.columns {
-            return Err(format!(
-                "line {}, column {}: found {found} fields where the header has {}",
-                text.line(at),
-                found.min(self.columns) + 1,
-                self.columns
-            ));
+            return Err(unequal_fields_text(text.line(at), found, self.columns));
         }
         // csv_core gives each end from the record's start.
         for end in &mut self.ends[first_end..self.ends_len] {
@@ -373,11 +368,8 @@ fn read_date(field: &[u8]) -> Option<i32> {
 /// A timestamp in microseconds since the epoch, UTC: `YYYY-MM-DD HH:MM:SS` (or with `T`) by hand, anything
 /// else as Arrow's CSV reader reads it (a value with no offset is UTC).
 fn read_timestamp(field: &[u8]) -> Option<i64> {
-    if field.len() == 19
-        && matches!(field[10], b' ' | b'T')
-        && let (Some(days), Some(seconds)) = (date_days(&field[..10]), time_seconds(&field[11..]))
-    {
-        return Some((i64::from(days) * 86_400 + i64::from(seconds)) * 1_000_000);
+    if let Some(seconds) = plain_timestamp_seconds(field) {
+        return Some(seconds * 1_000_000);
     }
     let text = std::str::from_utf8(field).ok()?;
     Some(string_to_datetime(&Utc, text).ok()?.timestamp_micros())
@@ -550,7 +542,9 @@ mod tests {
         let fault = read_part(b"a,1\nb\n", 2, &schema, 100).err();
         assert_eq!(
             fault.as_deref(),
-            Some("line 3, column 2: found 1 fields where the header has 2")
+            Some(
+                "line 3, column 2: found 1 fields where the header has 2 (a stray comma or an unclosed quote?)"
+            )
         );
         let nulls = Arc::new(Schema::new(vec![Field::new("n", DataType::Null, true)]));
         let fault = read_part(b"\nx\n", 2, &nulls, 100).err();

@@ -205,14 +205,9 @@ fn days_in_month(year: u32, month: u32) -> u32 {
     }
 }
 
-/// `HH:MM:SS` within a day (no leap second: those take the general path).
-fn is_time(b: &[u8]) -> bool {
-    time_seconds(b).is_some()
-}
-
-/// `HH:MM:SS` within a day (no leap second): its seconds since midnight.
+/// `HH:MM:SS` within a day (no leap second: those take the general path): its seconds since midnight.
 #[inline]
-pub(crate) fn time_seconds(b: &[u8]) -> Option<u32> {
+fn time_seconds(b: &[u8]) -> Option<u32> {
     if b.len() != 8 || b[2] != b':' || b[5] != b':' {
         return None;
     }
@@ -222,16 +217,27 @@ pub(crate) fn time_seconds(b: &[u8]) -> Option<u32> {
     }
 }
 
+/// `YYYY-MM-DD HH:MM:SS` (or with `T`), a real day and time with no fraction or offset: its seconds since
+/// 1970-01-01 00:00:00. The shape most timestamps in exports have; inference and decoding both read it by
+/// hand and leave every other shape to chrono and Arrow.
+#[inline]
+pub(crate) fn plain_timestamp_seconds(b: &[u8]) -> Option<i64> {
+    if b.len() != 19 || !matches!(b[10], b' ' | b'T') {
+        return None;
+    }
+    let (days, seconds) = (date_days(&b[..10])?, time_seconds(&b[11..])?);
+    Some(i64::from(days) * 86_400 + i64::from(seconds))
+}
+
 fn is_timestamp(value: &str) -> bool {
+    if plain_timestamp_seconds(value.as_bytes()).is_some() {
+        return true;
+    }
     if value.len() < 19
         || !value.is_char_boundary(10)
         || !matches!(value.as_bytes()[10], b'T' | b' ')
     {
         return false;
-    }
-    let bytes = value.as_bytes();
-    if bytes.len() == 19 && is_date(&bytes[..10]) && is_time(&bytes[11..]) {
-        return true;
     }
     if DateTime::parse_from_rfc3339(value).is_ok() {
         return true;
@@ -399,10 +405,15 @@ pub(crate) fn split_fields<'a>(out: &'a [u8], ends: &'a [usize]) -> impl Iterato
 
 /// The fault of a record with more or fewer fields than the header.
 pub(crate) fn unequal_fields(line: u64, found: usize, expected: usize) -> Error {
-    Error::Malformed(format!(
+    Error::Malformed(unequal_fields_text(line, found, expected))
+}
+
+/// What [`unequal_fields`] says.
+pub(crate) fn unequal_fields_text(line: u64, found: usize, expected: usize) -> String {
+    format!(
         "line {line}, column {}: found {found} fields where the header has {expected} (a stray comma or an unclosed quote?)",
         found.min(expected) + 1
-    ))
+    )
 }
 
 /// The fault of a body that ends inside quotes.
