@@ -4,8 +4,8 @@
 Usage: ingest_alternate.py LAKEHOUSE_BINARY CSV [RUNS]
 
 Each round times pyarrow's `read_csv` + `write_table` on CSV inside this process (imports done once, before),
-then one `POST /v1/ingest` of the same file to a fresh server on a fresh data directory (the upload of
-datasets_bench.py), timed from the first byte sent to the answer. Prints every time and the medians.
+then one `POST /v1/ingest` of the same file to a fresh server on a fresh data directory, ready (the upload
+of datasets_bench.py), timed from the first byte sent to the answer. Prints every time and the medians.
 """
 
 import statistics

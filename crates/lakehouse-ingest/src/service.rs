@@ -209,13 +209,18 @@ impl IngestApi for Ingest {
             spooled.sha256.as_bytes(),
         ]);
         let scope = format!("ingest/{}", request.dataset);
-        self.catalog
+        let answer = self
+            .catalog
             .idempotent(&scope, request.idempotency_key.clone(), &hash, || async {
                 self.write(ctx, &request, &spooled, inferring)
                     .await
                     .map_err(ApiError::from)
             })
-            .await
+            .await;
+        // Deleting the spool file frees its pages in the page cache, about 5 ms for 100 MB: done beside the
+        // answer rather than before it. (A task the runtime drops unrun at shutdown drops the file too.)
+        drop(tokio::task::spawn_blocking(move || drop(spooled)));
+        answer
     }
 
     async fn health(&self) -> ServiceHealth {
