@@ -4,12 +4,13 @@
 //! of what a profile of a 1,000,000-row export showed: arrow-csv spent about 20 ns on each integer, 18 ns on
 //! each decimal and 68 ns on each timestamp, mostly in the machinery around its parsers (a row lookup and a
 //! null check through calls for every value, and chrono's general timestamp parser for the plain
-//! `YYYY-MM-DD HH:MM:SS`). Here the records are parsed with csv_core, as arrow-csv does, into one buffer per
-//! batch, and each column is filled in one loop. The shapes that fill most columns (plain integers, plain
-//! dates and timestamps) are read from the bytes by hand; every other value goes to the parser arrow-csv
-//! would have used for it (`arrow::compute::kernels::cast_utils`), so every value reads as it did there.
-//! Tests check both against arrow-csv. A type the first pass never infers (a column whose every value is
-//! empty takes the type of the table it joins) is read as text and cast.
+//! `YYYY-MM-DD HH:MM:SS`). Here the records are split into one buffer per batch (plain records by
+//! [`crate::split`], the others by csv_core, as arrow-csv does), and each column is filled in one loop. The
+//! shapes that fill most columns (plain integers, plain dates and timestamps) are read from the bytes by
+//! hand; every other value goes to the parser arrow-csv would have used for it
+//! (`arrow::compute::kernels::cast_utils`), so every value reads as it did there. Tests check both against
+//! arrow-csv. A type the first pass never infers (a column whose every value is empty takes the type of the
+//! table it joins) is read as text and cast.
 
 use std::sync::Arc;
 
@@ -29,6 +30,7 @@ use csv_core::ReadRecordResult;
 
 use crate::infer::{date_days, plain_timestamp_seconds, unequal_fields_text};
 use crate::segmented::count;
+use crate::split::{Span, Split, split_record};
 
 /// Reads parts, one after another, keeping its buffers between them.
 #[derive(Debug)]
@@ -108,6 +110,9 @@ struct Records {
     /// Where each record starts in the part.
     at: Vec<usize>,
     rows: usize,
+    /// The fields of a record split without csv_core, and room to unescape one.
+    spans: Vec<Span>,
+    scratch: Vec<u8>,
 }
 
 impl Records {
@@ -121,6 +126,8 @@ impl Records {
             starts: Vec::new(),
             at: Vec::new(),
             rows: 0,
+            spans: Vec::new(),
+            scratch: Vec::new(),
         }
     }
 
@@ -141,6 +148,12 @@ impl Records {
         at: usize,
         text: &Text<'_>,
     ) -> Result<(bool, usize), String> {
+        if let Split::Record(consumed) = split_record(input, &mut self.spans) {
+            self.keep_split(input, at, text)?;
+            return Ok((true, consumed));
+        }
+        // Not a plain record: csv_core reads it, from its first state.
+        reader.reset();
         let (start, first_end) = (self.data_len, self.ends_len);
         let mut consumed = 0;
         loop {
@@ -184,6 +197,39 @@ impl Records {
         self.at.push(at);
         self.rows += 1;
         Ok((true, consumed))
+    }
+
+    /// Keeps the record at byte `at` of the part that `split_record` split from `input` (its fields are in
+    /// `spans`), as csv_core would have written it.
+    fn keep_split(&mut self, input: &[u8], at: usize, text: &Text<'_>) -> Result<(), String> {
+        if self.spans.len() != self.columns {
+            return Err(unequal_fields_text(
+                text.line(at),
+                self.spans.len(),
+                self.columns,
+            ));
+        }
+        let start = self.data_len;
+        if self.ends.len() < self.ends_len + self.columns {
+            let grown = (self.ends.len() * 2).max(self.ends_len + self.columns);
+            self.ends.resize(grown, 0);
+        }
+        for span in &self.spans {
+            let value = span.value(input, &mut self.scratch);
+            let end = self.data_len + value.len();
+            if self.data.len() < end {
+                let grown = (self.data.len() * 2).max(end);
+                self.data.resize(grown, 0);
+            }
+            self.data[self.data_len..end].copy_from_slice(value);
+            self.data_len = end;
+            self.ends[self.ends_len] = end;
+            self.ends_len += 1;
+        }
+        self.starts.push(start);
+        self.at.push(at);
+        self.rows += 1;
+        Ok(())
     }
 
     /// The bytes of record `row`'s field `column`.

@@ -18,6 +18,7 @@ use std::sync::Arc;
 use arrow::datatypes::{DataType, SchemaRef, TimeUnit};
 use chrono::{DateTime, NaiveDateTime};
 
+use crate::split::Span;
 use crate::{Error, Result};
 
 /// What a column's values have looked like so far.
@@ -376,14 +377,7 @@ pub(crate) fn look_at_record(
     // halves can make a valid whole.
     let starts_inside = |raw: &[u8]| raw.first().is_some_and(|b| (0x80..0xC0).contains(b));
     if std::str::from_utf8(out).is_err() || fields().any(starts_inside) {
-        let bad = fields()
-            .position(|raw| std::str::from_utf8(raw).is_err())
-            .unwrap_or(0);
-        return Err(Error::Malformed(format!(
-            "line {line}, column {} ({}): the value is not valid UTF-8",
-            bad + 1,
-            names.get(bad).map_or("?", String::as_str)
-        )));
+        return Err(not_utf8(line, fields(), names));
     }
     for (raw, kind) in fields().zip(kinds.iter_mut()) {
         // A column already known to be text is not looked at again.
@@ -392,6 +386,42 @@ pub(crate) fn look_at_record(
         }
     }
     Ok(())
+}
+
+/// [`look_at_record`] for a record that [`crate::split::split_record`] split: its text is `record`, its
+/// fields are `spans` in it.
+pub(crate) fn look_at_split(
+    record: &[u8],
+    spans: &[Span],
+    kinds: &mut [Kind],
+    names: &[String],
+    line: u64,
+    scratch: &mut Vec<u8>,
+) -> Result<()> {
+    // The fields are separated by ASCII bytes (commas, quotes), so the text is valid UTF-8 exactly when every
+    // field is.
+    if std::str::from_utf8(record).is_err() {
+        let fields = spans.iter().map(|span| &record[span.start..span.end]);
+        return Err(not_utf8(line, fields, names));
+    }
+    for (span, kind) in spans.iter().zip(kinds.iter_mut()) {
+        if span.start != span.end && *kind != Kind::Text {
+            *kind = kind.merge(classify(span.value(record, scratch)));
+        }
+    }
+    Ok(())
+}
+
+/// The fault of a record with a value that is not UTF-8: the first such of `fields`.
+fn not_utf8<'a>(line: u64, mut fields: impl Iterator<Item = &'a [u8]>, names: &[String]) -> Error {
+    let bad = fields
+        .position(|raw| std::str::from_utf8(raw).is_err())
+        .unwrap_or(0);
+    Error::Malformed(format!(
+        "line {line}, column {} ({}): the value is not valid UTF-8",
+        bad + 1,
+        names.get(bad).map_or("?", String::as_str)
+    ))
 }
 
 /// The fields of a record as csv_core leaves it: `out` holds them side by side, `ends` where each ends.

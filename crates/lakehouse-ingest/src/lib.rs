@@ -11,6 +11,7 @@
 //! - [`segmented`]: the same for CSV on several threads while the body arrives.
 //! - [`decode`]: the second pass, batches with the final schema.
 //! - `columns`: CSV records into Arrow columns, for the second pass.
+//! - `split`: plain CSV records split without csv_core, for both passes.
 //! - [`service`]: [`Ingest`], the [`lakehouse_api::IngestApi`] implementation, and [`IngestConfig`].
 #![deny(missing_docs)]
 
@@ -19,6 +20,7 @@ pub mod decode;
 pub mod infer;
 pub mod segmented;
 pub mod service;
+mod split;
 pub mod spool;
 
 use lakehouse_types::{ApiError, ErrorCode};

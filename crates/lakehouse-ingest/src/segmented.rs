@@ -14,8 +14,9 @@
 //!   for too long), the answer is `None`, and the body is read again from its spool file with:
 //! - [`Cuts::Exact`]: the reading thread parses the whole body itself to find where records end.
 //!
-//! The reading thread also parses the header and the first rows (for the names and the sample of
-//! [`Distinct`] values). A record's line is the line its first byte is on.
+//! Within a segment, plain records are split by [`crate::split`] and the others parsed by csv_core. The
+//! reading thread also parses the header and the first rows (for the names and the sample of [`Distinct`]
+//! values). A record's line is the line its first byte is on.
 
 use std::collections::VecDeque;
 use std::fs::File;
@@ -28,9 +29,10 @@ use arrow::datatypes::{Field, Schema};
 use csv_core::ReadRecordResult;
 
 use crate::infer::{
-    CsvInferred, Distinct, Kind, PartStart, header_names, look_at_record, no_header, split_fields,
-    unclosed_quote, unequal_fields,
+    CsvInferred, Distinct, Kind, PartStart, header_names, look_at_record, look_at_split, no_header,
+    split_fields, unclosed_quote, unequal_fields,
 };
+use crate::split::{Span, Split, split_record};
 use crate::{Error, Result};
 
 /// Bytes read from the body at a time.
@@ -519,6 +521,7 @@ fn look_at_segments(
 ) {
     let mut record = Record::new();
     let mut reader = csv_core::Reader::new();
+    let mut split = Splitting::default();
     loop {
         let segment = {
             let Ok(waiting) = waiting.lock() else {
@@ -529,13 +532,20 @@ fn look_at_segments(
                 Err(_) => return,
             }
         };
-        let looked = look_at_segment(&segment, &mut reader, &mut record, names);
+        let looked = look_at_segment(&segment, &mut reader, &mut record, &mut split, names);
         if found.send((segment.index, looked)).is_err() {
             return;
         }
         // The reading thread may have finished; then the buffer is simply freed.
         let _ = give_back.send(segment.bytes);
     }
+}
+
+/// The buffers of records split without csv_core: their fields, and room to unescape one.
+#[derive(Default)]
+struct Splitting {
+    spans: Vec<Span>,
+    scratch: Vec<u8>,
 }
 
 /// Whether a line break after `record`, the start of a record with no end, would end it: false when it
@@ -557,6 +567,7 @@ fn look_at_segment(
     segment: &Segment,
     reader: &mut csv_core::Reader,
     record: &mut Record,
+    split: &mut Splitting,
     names: &[String],
 ) -> Looked {
     reader.reset();
@@ -582,6 +593,30 @@ fn look_at_segment(
         input = &input[breaks..];
         let record_line = line;
         let record_start = segment.bytes.len() - input.len();
+        if let Split::Record(consumed) = split_record(input, &mut split.spans) {
+            let record = &input[..consumed];
+            if split.spans.len() != names.len() {
+                looked.fault = Some(unequal_fields(record_line, split.spans.len(), names.len()));
+                return looked;
+            }
+            if let Err(fault) = look_at_split(
+                record,
+                &split.spans,
+                &mut looked.kinds,
+                names,
+                record_line,
+                &mut split.scratch,
+            ) {
+                looked.fault = Some(fault);
+                return looked;
+            }
+            line += count(record, b'\n');
+            input = &input[consumed..];
+            looked.rows += 1;
+            continue;
+        }
+        // Not a plain record: csv_core reads it, from its first state.
+        reader.reset();
         loop {
             let at_end = input.is_empty();
             let result = record.read(reader, input);

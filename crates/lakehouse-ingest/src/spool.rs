@@ -128,7 +128,10 @@ impl Store {
     fn start(file: std::fs::File) -> Self {
         let (chunks, mut rx) = mpsc::channel::<Bytes>(STORE_CHUNKS);
         let done = tokio::task::spawn_blocking(move || {
-            let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+            // A small buffer: chunks at least its size are written straight from the chunk (a body usually
+            // arrives in chunks of about 400 KB), only smaller ones are gathered into fewer writes. (With a
+            // 1 MiB buffer every byte was copied once more: about 10 ms of CPU for 100 MB.)
+            let mut out = std::io::BufWriter::with_capacity(64 * 1024, file);
             let mut hasher = Sha256::new();
             while let Some(chunk) = rx.blocking_recv() {
                 hasher.update(&chunk);
