@@ -362,21 +362,23 @@ pub(crate) fn header_names(headers: &[&[u8]]) -> Result<Vec<String>> {
     Ok(names)
 }
 
-/// Checks one record's UTF-8 and folds the kinds of its values into `kinds`. The record is as csv_core leaves
-/// it: `out` holds its fields side by side, `ends` where each ends.
+/// Checks one record's UTF-8 (unless `utf8_checked`: the text it came from is known to be UTF-8) and folds
+/// the kinds of its values into `kinds`. The record is as csv_core leaves it: `out` holds its fields side by
+/// side, `ends` where each ends.
 pub(crate) fn look_at_record(
     out: &[u8],
     ends: &[usize],
     kinds: &mut [Kind],
     names: &[String],
     line: u64,
+    utf8_checked: bool,
 ) -> Result<()> {
     let fields = || split_fields(out, ends);
     // One check of the whole record's bytes; the field at fault is looked for only when it fails. Valid as a
     // whole, each field is valid unless one starts inside a character (with a continuation byte): two broken
     // halves can make a valid whole.
     let starts_inside = |raw: &[u8]| raw.first().is_some_and(|b| (0x80..0xC0).contains(b));
-    if std::str::from_utf8(out).is_err() || fields().any(starts_inside) {
+    if !utf8_checked && (std::str::from_utf8(out).is_err() || fields().any(starts_inside)) {
         return Err(not_utf8(line, fields(), names));
     }
     for (raw, kind) in fields().zip(kinds.iter_mut()) {
@@ -396,11 +398,12 @@ pub(crate) fn look_at_split(
     kinds: &mut [Kind],
     names: &[String],
     line: u64,
+    utf8_checked: bool,
     scratch: &mut Vec<u8>,
 ) -> Result<()> {
     // The fields are separated by ASCII bytes (commas, quotes), so the text is valid UTF-8 exactly when every
     // field is.
-    if std::str::from_utf8(record).is_err() {
+    if !utf8_checked && std::str::from_utf8(record).is_err() {
         let fields = spans.iter().map(|span| &record[span.start..span.end]);
         return Err(not_utf8(line, fields, names));
     }

@@ -581,6 +581,10 @@ fn look_at_segment(
     };
     let mut input: &[u8] = &segment.bytes;
     let mut line = segment.start.line;
+    // One check of the whole segment: records and fields are separated by ASCII bytes, so when it is UTF-8,
+    // so is every value in it. Only a segment that is not has its records checked one by one, to name the
+    // line and column at fault.
+    let utf8_checked = std::str::from_utf8(input).is_ok();
     loop {
         // Line breaks before a record are empty lines to the parser, which skips them; skipping them here
         // counts them before the record's line is taken (the LF of a CRLF is otherwise only read with the
@@ -605,6 +609,7 @@ fn look_at_segment(
                 &mut looked.kinds,
                 names,
                 record_line,
+                utf8_checked,
                 &mut split.scratch,
             ) {
                 looked.fault = Some(fault);
@@ -655,6 +660,7 @@ fn look_at_segment(
             &mut looked.kinds,
             names,
             record_line,
+            utf8_checked,
         ) {
             looked.fault = Some(fault);
             return looked;

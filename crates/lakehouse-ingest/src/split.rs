@@ -21,6 +21,7 @@ pub(crate) struct Span {
 
 impl Span {
     /// The value's bytes, with doubled quotes read as one (into `scratch` when there are any).
+    #[inline]
     pub(crate) fn value<'a>(&self, input: &'a [u8], scratch: &'a mut Vec<u8>) -> &'a [u8] {
         let raw = &input[self.start..self.end];
         if !self.escaped {
