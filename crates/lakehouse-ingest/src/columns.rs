@@ -59,6 +59,7 @@ impl PartReader {
         let PartReader { reader, records } = self;
         reader.reset();
         records.clear();
+        records.part_len = part.len();
         let text = Text { part, first_line };
         let mut batches = Vec::new();
         let mut at = 0;
@@ -95,18 +96,21 @@ impl Text<'_> {
     }
 }
 
-/// The records of one batch as csv_core writes them: every field side by side in `data`, and where each
-/// field ends.
+/// The records of one batch: where each value is. A value of a record split by [`split_record`] is read where
+/// it is in the part, without a copy, unless it had doubled quotes; the others (and those) are written to
+/// `data`, by csv_core or unescaped. A bound below the part's length is in the part; from the part's length
+/// on, it is in `data` less the part's length.
 #[derive(Debug)]
 struct Records {
     columns: usize,
+    /// The length of the part the records are in.
+    part_len: usize,
     data: Vec<u8>,
     data_len: usize,
-    /// Where each field ends in `data`, record after record (`columns` to a record).
+    /// Where csv_core ended each field of the record it is reading, from the record's start in `data`.
     ends: Vec<usize>,
-    ends_len: usize,
-    /// Where each record starts in `data`.
-    starts: Vec<usize>,
+    /// Where each value starts and ends, record after record (`columns` to a record).
+    bounds: Vec<(usize, usize)>,
     /// Where each record starts in the part.
     at: Vec<usize>,
     rows: usize,
@@ -119,11 +123,11 @@ impl Records {
     fn new(columns: usize) -> Self {
         Records {
             columns,
+            part_len: 0,
             data: vec![0; 1 << 20],
             data_len: 0,
             ends: vec![0; 64 * columns.max(1)],
-            ends_len: 0,
-            starts: Vec::new(),
+            bounds: Vec::new(),
             at: Vec::new(),
             rows: 0,
             spans: Vec::new(),
@@ -133,8 +137,7 @@ impl Records {
 
     fn clear(&mut self) {
         self.data_len = 0;
-        self.ends_len = 0;
-        self.starts.clear();
+        self.bounds.clear();
         self.at.clear();
         self.rows = 0;
     }
@@ -154,18 +157,19 @@ impl Records {
         }
         // Not a plain record: csv_core reads it, from its first state.
         reader.reset();
-        let (start, first_end) = (self.data_len, self.ends_len);
+        let start = self.data_len;
+        let mut found = 0;
         let mut consumed = 0;
         loop {
             let (result, nin, nout, nend) = reader.read_record(
                 &input[consumed..],
                 &mut self.data[self.data_len..],
-                &mut self.ends[self.ends_len..],
+                &mut self.ends[found..],
             );
             let at_end = consumed == input.len();
             consumed += nin;
             self.data_len += nout;
-            self.ends_len += nend;
+            found += nend;
             match result {
                 ReadRecordResult::OutputFull => {
                     let grown = self.data.len() * 2;
@@ -179,28 +183,28 @@ impl Records {
                 ReadRecordResult::InputEmpty if !at_end => {}
                 ReadRecordResult::InputEmpty | ReadRecordResult::End => {
                     self.data_len = start;
-                    self.ends_len = first_end;
                     return Ok((false, consumed));
                 }
                 ReadRecordResult::Record => break,
             }
         }
-        let found = self.ends_len - first_end;
         if found != self.columns {
             return Err(unequal_fields_text(text.line(at), found, self.columns));
         }
         // csv_core gives each end from the record's start.
-        for end in &mut self.ends[first_end..self.ends_len] {
-            *end += start;
+        let base = self.part_len + start;
+        let mut from = base;
+        for &end in &self.ends[..found] {
+            self.bounds.push((from, base + end));
+            from = base + end;
         }
-        self.starts.push(start);
         self.at.push(at);
         self.rows += 1;
         Ok((true, consumed))
     }
 
     /// Keeps the record at byte `at` of the part that `split_record` split from `input` (its fields are in
-    /// `spans`), as csv_core would have written it.
+    /// `spans`): where its values are in the part, and those with doubled quotes unescaped into `data`.
     fn keep_split(&mut self, input: &[u8], at: usize, text: &Text<'_>) -> Result<(), String> {
         if self.spans.len() != self.columns {
             return Err(unequal_fields_text(
@@ -209,12 +213,11 @@ impl Records {
                 self.columns,
             ));
         }
-        let start = self.data_len;
-        if self.ends.len() < self.ends_len + self.columns {
-            let grown = (self.ends.len() * 2).max(self.ends_len + self.columns);
-            self.ends.resize(grown, 0);
-        }
         for span in &self.spans {
+            if !span.escaped {
+                self.bounds.push((at + span.start, at + span.end));
+                continue;
+            }
             let value = span.value(input, &mut self.scratch);
             let end = self.data_len + value.len();
             if self.data.len() < end {
@@ -222,26 +225,24 @@ impl Records {
                 self.data.resize(grown, 0);
             }
             self.data[self.data_len..end].copy_from_slice(value);
+            self.bounds
+                .push((self.part_len + self.data_len, self.part_len + end));
             self.data_len = end;
-            self.ends[self.ends_len] = end;
-            self.ends_len += 1;
         }
-        self.starts.push(start);
         self.at.push(at);
         self.rows += 1;
         Ok(())
     }
 
-    /// The bytes of record `row`'s field `column`.
+    /// The bytes of record `row`'s field `column`, in `part` (the part the records are in) or in `data`.
     #[inline]
-    fn field(&self, row: usize, column: usize) -> &[u8] {
-        let at = row * self.columns + column;
-        let start = if column == 0 {
-            self.starts[row]
+    fn field<'a>(&'a self, part: &'a [u8], row: usize, column: usize) -> &'a [u8] {
+        let (start, end) = self.bounds[row * self.columns + column];
+        if start < self.part_len {
+            &part[start..end]
         } else {
-            self.ends[at - 1]
-        };
-        &self.data[start..self.ends[at]]
+            &self.data[start - self.part_len..end - self.part_len]
+        }
     }
 
     /// Where a value is, for a fault: its line, and its column by number and name.
@@ -269,34 +270,47 @@ impl Records {
     #[allow(clippy::wildcard_enum_match_arm)]
     fn column(&self, column: usize, field: &Field, text: &Text<'_>) -> Result<ArrayRef, String> {
         let data_type = field.data_type();
+        let part = text.part;
         let place = |row: usize| self.place(row, column, field.name(), text);
         let fault = |row: usize| {
-            let value = String::from_utf8_lossy(self.field(row, column));
+            let value = String::from_utf8_lossy(self.field(part, row, column));
             format!("{}: cannot read {value:?} as {data_type}", place(row))
         };
         let array: ArrayRef = match data_type {
-            DataType::Utf8 => Arc::new(self.text(column, field.name(), place)?),
-            DataType::Int64 => Arc::new(self.primitive::<Int64Type>(column, read_i64, fault)?),
-            DataType::Float64 => Arc::new(self.primitive::<Float64Type>(column, read_f64, fault)?),
-            DataType::Date32 => Arc::new(self.primitive::<Date32Type>(column, read_date, fault)?),
+            DataType::Utf8 => Arc::new(self.text(part, column, field.name(), place)?),
+            DataType::Int64 => {
+                Arc::new(self.primitive::<Int64Type>(part, column, read_i64, fault)?)
+            }
+            DataType::Float64 => {
+                Arc::new(self.primitive::<Float64Type>(part, column, read_f64, fault)?)
+            }
+            DataType::Date32 => {
+                Arc::new(self.primitive::<Date32Type>(part, column, read_date, fault)?)
+            }
             DataType::Timestamp(TimeUnit::Microsecond, None) => Arc::new(
-                self.primitive::<TimestampMicrosecondType>(column, read_timestamp, fault)?,
+                self.primitive::<TimestampMicrosecondType>(part, column, read_timestamp, fault)?,
             ),
             DataType::Timestamp(TimeUnit::Microsecond, Some(tz)) if tz.as_ref() == "UTC" => {
                 Arc::new(
-                    self.primitive::<TimestampMicrosecondType>(column, read_timestamp, fault)?
-                        .with_timezone(tz.clone()),
+                    self.primitive::<TimestampMicrosecondType>(
+                        part,
+                        column,
+                        read_timestamp,
+                        fault,
+                    )?
+                    .with_timezone(tz.clone()),
                 )
             }
-            DataType::Boolean => Arc::new(self.boolean(column, fault)?),
-            DataType::Null => match (0..self.rows).find(|&row| !self.field(row, column).is_empty())
-            {
-                Some(row) => return Err(fault(row)),
-                None => Arc::new(NullArray::new(self.rows)),
-            },
+            DataType::Boolean => Arc::new(self.boolean(part, column, fault)?),
+            DataType::Null => {
+                match (0..self.rows).find(|&row| !self.field(part, row, column).is_empty()) {
+                    Some(row) => return Err(fault(row)),
+                    None => Arc::new(NullArray::new(self.rows)),
+                }
+            }
             // A type the first pass never gives: the column had no value, and takes the table's type.
             _ => {
-                let values = self.text(column, field.name(), place)?;
+                let values = self.text(part, column, field.name(), place)?;
                 let options = CastOptions {
                     safe: false,
                     ..CastOptions::default()
@@ -312,6 +326,7 @@ impl Records {
     /// field is not one.
     fn primitive<T: ArrowPrimitiveType>(
         &self,
+        part: &[u8],
         column: usize,
         read: impl Fn(&[u8]) -> Option<T::Native>,
         fault: impl Fn(usize) -> String,
@@ -319,7 +334,7 @@ impl Records {
         let mut values = Vec::with_capacity(self.rows);
         let mut nulls = NullBufferBuilder::new(self.rows);
         for row in 0..self.rows {
-            let field = self.field(row, column);
+            let field = self.field(part, row, column);
             if field.is_empty() {
                 values.push(T::Native::default());
                 nulls.append_null();
@@ -333,11 +348,12 @@ impl Records {
 
     fn boolean(
         &self,
+        part: &[u8],
         column: usize,
         fault: impl Fn(usize) -> String,
     ) -> Result<BooleanArray, String> {
         (0..self.rows)
-            .map(|row| match self.field(row, column) {
+            .map(|row| match self.field(part, row, column) {
                 b"" => Ok(None),
                 f if f.eq_ignore_ascii_case(b"true") => Ok(Some(true)),
                 f if f.eq_ignore_ascii_case(b"false") => Ok(Some(false)),
@@ -349,19 +365,20 @@ impl Records {
     /// A column of text; an empty field is null.
     fn text(
         &self,
+        part: &[u8],
         column: usize,
         name: &str,
         place: impl Fn(usize) -> String,
     ) -> Result<StringArray, String> {
         let mut offsets = Vec::with_capacity(self.rows + 1);
         let size = (0..self.rows)
-            .map(|row| self.field(row, column).len())
+            .map(|row| self.field(part, row, column).len())
             .sum();
         let mut values = Vec::with_capacity(size);
         let mut nulls = NullBufferBuilder::new(self.rows);
         offsets.push(0i32);
         for row in 0..self.rows {
-            let field = self.field(row, column);
+            let field = self.field(part, row, column);
             if field.is_empty() {
                 nulls.append_null();
             } else {

@@ -65,6 +65,8 @@ impl Kind {
 /// of a second) go to the standard and chrono parsers, which re-read their format for every value.
 fn classify(value: &[u8]) -> Kind {
     match value.first() {
+        // The plain timestamp first: read as a number it fails only at its first `-`, after the year.
+        Some(b'0'..=b'9') if plain_timestamp_seconds(value).is_some() => return Kind::Timestamp,
         Some(b'0'..=b'9' | b'-' | b'+' | b'.') => {}
         Some(b't' | b'T' | b'f' | b'F') => {
             return if value.eq_ignore_ascii_case(b"true") || value.eq_ignore_ascii_case(b"false") {
