@@ -7,8 +7,7 @@
 
 use std::collections::VecDeque;
 use std::fs::File;
-use std::io::{BufReader, Read, Seek, SeekFrom};
-use std::path::PathBuf;
+use std::io::{BufReader, Seek, SeekFrom};
 use std::sync::Arc;
 
 use arrow::datatypes::SchemaRef;
@@ -23,6 +22,7 @@ use tokio::sync::mpsc;
 
 use crate::columns::PartReader;
 use crate::infer::PartStart;
+use crate::spool::read_exact_at;
 
 /// Rows per batch.
 pub const BATCH_ROWS: usize = 8192;
@@ -50,10 +50,10 @@ pub enum Decoding {
     Parquet,
 }
 
-/// Decodes the spooled body at `path` (of `size` bytes) with `reconciled.parse` and yields batches in
-/// `reconciled.output`'s shape, using up to `threads` threads where the format allows.
+/// Decodes the spooled body in `file` (a handle of its own; `size` bytes) with `reconciled.parse` and yields
+/// batches in `reconciled.output`'s shape, using up to `threads` threads where the format allows.
 pub fn decode(
-    path: PathBuf,
+    file: File,
     size: u64,
     decoding: Decoding,
     reconciled: Reconciled,
@@ -62,16 +62,16 @@ pub fn decode(
 ) -> SendableRecordBatchStream {
     match decoding {
         Decoding::Csv(parts) => {
-            decode_csv_parts(path, size, parts, reconciled, batch_rows, threads)
+            decode_csv_parts(file, size, parts, reconciled, batch_rows, threads)
         }
-        Decoding::Ndjson => decode_whole(path, false, reconciled, batch_rows),
-        Decoding::Parquet => decode_whole(path, true, reconciled, batch_rows),
+        Decoding::Ndjson => decode_whole(file, false, reconciled, batch_rows),
+        Decoding::Parquet => decode_whole(file, true, reconciled, batch_rows),
     }
 }
 
 /// Decodes a whole NDJSON or Parquet body on one thread.
 fn decode_whole(
-    path: PathBuf,
+    file: File,
     parquet: bool,
     reconciled: Reconciled,
     batch_rows: usize,
@@ -80,7 +80,7 @@ fn decode_whole(
     let output = reconciled.output.clone();
     tokio::task::spawn_blocking(move || {
         let send = |item: Item| tx.blocking_send(item).is_ok();
-        let batches = match open(&path, parquet, &reconciled.parse, batch_rows) {
+        let batches = match open(file, parquet, &reconciled.parse, batch_rows) {
             Ok(iter) => iter,
             Err(e) => {
                 send(Err(e));
@@ -105,7 +105,7 @@ fn decode_whole(
 /// Decodes a CSV body's rows from `parts` (their starts, in order; the last runs to `size`) on up to
 /// `threads` threads, yielding batches in the body's order.
 fn decode_csv_parts(
-    path: PathBuf,
+    file: File,
     size: u64,
     parts: Vec<PartStart>,
     reconciled: Reconciled,
@@ -118,26 +118,21 @@ fn decode_csv_parts(
     let threads = threads.clamp(1, parts.len().max(1));
     // Thread `t` decodes parts t, t + threads, ... and hands each over whole on its own channel of one, so
     // the parts are picked up in order and a thread runs at most two parts ahead of the writer.
+    // The threads read their parts at offsets, side by side, from one handle.
+    let file = Arc::new(file);
     let mut receivers = Vec::with_capacity(threads);
     for first in 0..threads {
         let (tx, rx) = mpsc::channel::<Result<Vec<RecordBatch>, DataFusionError>>(1);
         receivers.push(rx);
-        let (path, parts, reconciled) = (path.clone(), parts.clone(), reconciled.clone());
+        let (file, parts, reconciled) = (file.clone(), parts.clone(), reconciled.clone());
         tokio::task::spawn_blocking(move || {
-            let mut file = match File::open(&path) {
-                Ok(file) => file,
-                Err(e) => {
-                    let _ = tx.blocking_send(Err(io_error(e)));
-                    return;
-                }
-            };
             let mut reader = PartReader::new(reconciled.parse.fields().len());
             let mut text = Vec::new();
             for index in (first..parts.len()).step_by(threads) {
                 let start = parts[index];
                 let end = parts.get(index + 1).map_or(size, |p| p.byte);
                 let decoded = decode_part(
-                    &mut file,
+                    &file,
                     (start, end),
                     &mut text,
                     &mut reader,
@@ -201,18 +196,18 @@ impl Parts {
 
 /// The rows of one part (`start` to `end`, read into `text`), conformed to the output shape.
 fn decode_part(
-    file: &mut File,
+    file: &File,
     (start, end): (PartStart, u64),
     text: &mut Vec<u8>,
     reader: &mut PartReader,
     reconciled: &Reconciled,
     batch_rows: usize,
 ) -> Result<Vec<RecordBatch>, DataFusionError> {
-    file.seek(SeekFrom::Start(start.byte)).map_err(io_error)?;
+    let len = usize::try_from(end.saturating_sub(start.byte))
+        .map_err(|e| DataFusionError::External(Box::new(e)))?;
     text.clear();
-    file.take(end.saturating_sub(start.byte))
-        .read_to_end(text)
-        .map_err(io_error)?;
+    text.resize(len, 0);
+    read_exact_at(file, text, start.byte).map_err(io_error)?;
     let batches = reader
         .read(text, start.line, &reconciled.parse, batch_rows)
         .map_err(input_error)?;
@@ -229,13 +224,13 @@ fn decode_part(
 type Batches = Box<dyn Iterator<Item = Item>>;
 
 fn open(
-    path: &PathBuf,
+    mut file: File,
     parquet: bool,
     parse: &SchemaRef,
     batch_rows: usize,
 ) -> Result<Batches, DataFusionError> {
+    file.seek(SeekFrom::Start(0)).map_err(io_error)?;
     if parquet {
-        let file = File::open(path).map_err(io_error)?;
         let reader = ParquetRecordBatchReaderBuilder::try_new(file)
             .and_then(|b| b.with_batch_size(batch_rows).build())
             .map_err(input_error)?;
@@ -244,17 +239,13 @@ fn open(
     let reader = arrow::json::ReaderBuilder::new(parse.clone())
         .with_batch_size(batch_rows)
         .with_coerce_primitive(true)
-        .build(BufReader::with_capacity(
-            1 << 20,
-            File::open(path).map_err(io_error)?,
-        ))
+        .build(BufReader::with_capacity(1 << 20, file))
         .map_err(input_error)?;
     Ok(Box::new(reader.map(|b| b.map_err(input_error))))
 }
 
-/// The schema of a spooled Parquet file.
-pub fn parquet_schema(path: &std::path::Path) -> Result<arrow::datatypes::SchemaRef, String> {
-    let file = File::open(path).map_err(|e| e.to_string())?;
+/// The schema of a spooled Parquet file (`file`: a handle of its own).
+pub fn parquet_schema(file: File) -> Result<arrow::datatypes::SchemaRef, String> {
     let builder = ParquetRecordBatchReaderBuilder::try_new(file)
         .map_err(|e| format!("not a readable Parquet file: {e}"))?;
     Ok(builder.schema().clone())

@@ -12,7 +12,6 @@
 
 use std::fs::File;
 use std::io::{BufRead, BufReader};
-use std::path::Path;
 use std::sync::Arc;
 
 use arrow::datatypes::{DataType, SchemaRef, TimeUnit};
@@ -459,8 +458,7 @@ pub(crate) fn unclosed_quote(line: u64) -> Error {
 }
 
 /// Infers an NDJSON file's schema from every line, checking each is a JSON object.
-pub fn infer_ndjson(path: &Path) -> Result<SchemaRef> {
-    let file = File::open(path).map_err(|e| Error::Spool(e.to_string()))?;
+pub fn infer_ndjson(file: File) -> Result<SchemaRef> {
     let mut reader = BufReader::with_capacity(1 << 20, file);
     let mut line = String::new();
     let mut number = 0usize;
@@ -519,10 +517,17 @@ mod tests {
     use crate::segmented::infer_csv;
     use std::io::Write;
 
+    /// A file holding `bytes`, read from its start.
+    fn file_of(bytes: &[u8]) -> File {
+        use std::io::{Seek, SeekFrom};
+        let mut f = tempfile::tempfile().expect("tmp");
+        f.write_all(bytes).expect("write");
+        f.seek(SeekFrom::Start(0)).expect("seek");
+        f
+    }
+
     fn infer(text: impl AsRef<[u8]>) -> Result<SchemaRef> {
-        let mut f = tempfile::NamedTempFile::new().expect("tmp");
-        f.write_all(text.as_ref()).expect("write");
-        infer_csv(f.path(), 16, 2).map(|inferred| inferred.schema)
+        infer_csv(file_of(text.as_ref()), 16, 2).map(|inferred| inferred.schema)
     }
 
     fn types(text: &str) -> Vec<DataType> {
@@ -634,9 +639,7 @@ mod tests {
             text
         };
         let rarely = |text: String| {
-            let mut f = tempfile::NamedTempFile::new().expect("tmp");
-            f.write_all(text.as_bytes()).expect("write");
-            infer_csv(f.path(), 4096, 2)
+            infer_csv(file_of(text.as_bytes()), 4096, 2)
                 .expect("infer")
                 .rarely_repeating
         };

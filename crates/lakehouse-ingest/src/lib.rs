@@ -6,7 +6,7 @@
 //! version. A failure at any step commits nothing.
 //!
 //! Modules:
-//! - [`spool`]: the body to a temporary file.
+//! - [`spool`]: the body to a temporary file without a name.
 //! - [`infer`]: whole-input schema inference and structure checks.
 //! - [`segmented`]: the same for CSV on several threads while the body arrives.
 //! - [`decode`]: the second pass, batches with the final schema.

@@ -21,7 +21,6 @@
 use std::collections::VecDeque;
 use std::fs::File;
 use std::io::Read;
-use std::path::Path;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 
@@ -80,9 +79,8 @@ pub fn infer_csv_streaming(
     infer(input, segment_bytes, threads, Cuts::PairedQuotes)
 }
 
-/// Infers the schema of the CSV file at `path`, cutting where records end.
-pub fn infer_csv(path: &Path, segment_bytes: usize, threads: usize) -> Result<CsvInferred> {
-    let file = File::open(path).map_err(|e| Error::Spool(e.to_string()))?;
+/// Infers the schema of the CSV file `file` (read from its current position), cutting where records end.
+pub fn infer_csv(file: File, segment_bytes: usize, threads: usize) -> Result<CsvInferred> {
     infer(file, segment_bytes, threads, Cuts::Exact)?
         .ok_or_else(|| Error::Task("an exact cut of the CSV failed its check".into()))
 }

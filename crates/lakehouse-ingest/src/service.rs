@@ -89,7 +89,6 @@ impl Ingest {
         body: &Spooled,
         inferring: Option<Inferring>,
     ) -> Result<WriteResponse> {
-        let path = body.file.path().to_path_buf();
         let format = request.format;
         let started = std::time::Instant::now();
         let streamed = match inferring {
@@ -99,16 +98,16 @@ impl Ingest {
         let (incoming, decoding, plain_columns) = match streamed {
             Some(csv) => (csv.schema, Decoding::Csv(csv.parts), csv.rarely_repeating),
             None => {
-                let path = path.clone();
+                let file = body.reader()?;
                 let (part_bytes, threads) = (self.config.part_bytes, self.config.threads());
                 tokio::task::spawn_blocking(move || match format {
                     // Inference while the body arrived could not tell where its records end.
-                    IngestFormat::Csv => infer_csv(&path, part_bytes, threads)
+                    IngestFormat::Csv => infer_csv(file, part_bytes, threads)
                         .map(|csv| (csv.schema, Decoding::Csv(csv.parts), csv.rarely_repeating)),
                     IngestFormat::Ndjson => {
-                        infer_ndjson(&path).map(|s| (s, Decoding::Ndjson, Vec::new()))
+                        infer_ndjson(file).map(|s| (s, Decoding::Ndjson, Vec::new()))
                     }
-                    IngestFormat::Parquet => parquet_schema(&path)
+                    IngestFormat::Parquet => parquet_schema(file)
                         .map(|s| (s, Decoding::Parquet, Vec::new()))
                         .map_err(Error::Malformed),
                 })
@@ -124,7 +123,7 @@ impl Ingest {
         let created = table.is_none();
         let inferred = started.elapsed();
         let batches = decode(
-            path,
+            body.reader()?,
             body.size,
             decoding,
             reconciled,
@@ -217,8 +216,8 @@ impl IngestApi for Ingest {
                     .map_err(ApiError::from)
             })
             .await;
-        // Deleting the spool file frees its pages in the page cache, about 5 ms for 100 MB: done beside the
-        // answer rather than before it. (A task the runtime drops unrun at shutdown drops the file too.)
+        // Closing the spool file frees its pages in the page cache, about 5 ms for 100 MB: done beside the
+        // answer rather than before it. (A task the runtime drops unrun at shutdown closes the file too.)
         drop(tokio::task::spawn_blocking(move || drop(spooled)));
         answer
     }

@@ -2,14 +2,14 @@
 //! formats whose inference reads every row, a tap that hands the same bytes to the inference pass while
 //! they arrive, so inferring costs no time of its own beyond the upload.
 
-use std::io::{Read, Write};
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
 use bytes::{Buf, Bytes};
 use futures::StreamExt;
 use lakehouse_api::storage::ByteStream;
 use sha2::{Digest, Sha256};
-use tempfile::NamedTempFile;
 use tokio::sync::mpsc;
 
 use crate::{Error, Result};
@@ -17,12 +17,52 @@ use crate::{Error, Result};
 /// A body on disk.
 #[derive(Debug)]
 pub struct Spooled {
-    /// The file (deleted on drop).
-    pub file: NamedTempFile,
+    /// The file. It has no name, so it is gone once its last handle closes: when the request is done, and
+    /// also when the process is killed (a named temporary file would stay behind after a `kill -9`).
+    pub file: File,
     /// Bytes stored (after a stripped byte-order mark).
     pub size: u64,
     /// Hex SHA-256 of the stored bytes.
     pub sha256: String,
+}
+
+impl Spooled {
+    /// A handle on the file, at its start. Every handle shares one position, so this is for one reader at a
+    /// time; readers side by side read at offsets ([`read_exact_at`]).
+    pub fn reader(&self) -> Result<File> {
+        let mut file = self
+            .file
+            .try_clone()
+            .map_err(|e| Error::Spool(e.to_string()))?;
+        file.seek(SeekFrom::Start(0))
+            .map_err(|e| Error::Spool(e.to_string()))?;
+        Ok(file)
+    }
+}
+
+/// Reads `buf.len()` bytes at `offset` of `file` without using or moving the position its handles share.
+pub fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::FileExt::read_exact_at(file, buf, offset)
+    }
+    #[cfg(windows)]
+    {
+        let mut done = 0;
+        while done < buf.len() {
+            match std::os::windows::fs::FileExt::seek_read(
+                file,
+                &mut buf[done..],
+                offset + done as u64,
+            ) {
+                Ok(0) => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+                Ok(n) => done += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
 }
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
@@ -77,8 +117,8 @@ pub async fn spool(
     tap: Option<Tap>,
 ) -> Result<Spooled> {
     let file =
-        NamedTempFile::new_in(dir).map_err(|e| Error::Spool(format!("{}: {e}", dir.display())))?;
-    let std_file = file.reopen().map_err(|e| Error::Spool(e.to_string()))?;
+        tempfile::tempfile_in(dir).map_err(|e| Error::Spool(format!("{}: {e}", dir.display())))?;
+    let std_file = file.try_clone().map_err(|e| Error::Spool(e.to_string()))?;
     let mut head: Vec<u8> = Vec::new();
     let mut head_done = !strip_bom;
     let mut body = body;
@@ -220,6 +260,34 @@ mod tests {
         .boxed()
     }
 
+    /// What the spool stored, read through a handle of its own.
+    fn stored(spooled: &Spooled) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        spooled
+            .reader()
+            .expect("reader")
+            .read_to_end(&mut bytes)
+            .expect("read");
+        bytes
+    }
+
+    #[tokio::test]
+    async fn the_spool_file_has_no_name_and_reads_at_offsets() {
+        // Nothing is left in the directory, even while the file is open: a killed process leaves no file.
+        let dir = tempfile::tempdir().expect("dir");
+        let s = spool(body(&[b"0123", b"456789"]), dir.path(), 100, false, None)
+            .await
+            .expect("spool");
+        assert_eq!(std::fs::read_dir(dir.path()).expect("list").count(), 0);
+        let mut middle = [0u8; 4];
+        read_exact_at(&s.file, &mut middle, 3).expect("read at");
+        assert_eq!(&middle, b"3456");
+        assert!(read_exact_at(&s.file, &mut middle, 8).is_err());
+        // Offset reads leave the shared position alone; a reader starts at the start.
+        assert_eq!(stored(&s), b"0123456789");
+        assert_eq!(stored(&s), b"0123456789");
+    }
+
     #[tokio::test]
     async fn strips_a_split_bom_and_caps_size() {
         let dir = tempfile::tempdir().expect("dir");
@@ -232,11 +300,11 @@ mod tests {
         )
         .await
         .expect("spool");
-        assert_eq!(std::fs::read(s.file.path()).expect("read"), b"a,b\n1,2\n");
+        assert_eq!(stored(&s), b"a,b\n1,2\n");
         let s = spool(body(&[b"ab"]), dir.path(), 100, true, None)
             .await
             .expect("short");
-        assert_eq!(std::fs::read(s.file.path()).expect("read"), b"ab");
+        assert_eq!(stored(&s), b"ab");
         let err = spool(
             body(&[b"0123456789", b"0123456789"]),
             dir.path(),
@@ -288,11 +356,11 @@ mod tests {
         )
         .await
         .expect("spool");
-        let stored = std::fs::read(s.file.path()).expect("read");
-        assert_eq!(stored, b"id,name\n1,x\n2,y\n");
-        assert_eq!(s.sha256, hex::encode(Sha256::digest(&stored)));
-        assert_eq!(s.size, stored.len() as u64);
-        assert_eq!(read.await.expect("join").expect("read"), stored);
+        let kept = stored(&s);
+        assert_eq!(kept, b"id,name\n1,x\n2,y\n");
+        assert_eq!(s.sha256, hex::encode(Sha256::digest(&kept)));
+        assert_eq!(s.size, kept.len() as u64);
+        assert_eq!(read.await.expect("join").expect("read"), kept);
 
         // A reader that stops early does not stop the spool.
         let (tx, reader) = tap(1);

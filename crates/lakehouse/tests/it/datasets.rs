@@ -246,6 +246,159 @@ fn body_ending_with(rows: usize, last: &str) -> String {
     body
 }
 
+/// NDJSON and Parquet bodies: inferred and written like CSV, and a malformed one refused with nothing
+/// written.
+#[tokio::test]
+async fn ndjson_and_parquet_bodies_are_ingested() {
+    let server = server().spawn().await;
+    let (http, base) = (Client::new(), server.url());
+    let send = |dataset: &str, content_type: &str, body: Vec<u8>| {
+        http.post(format!("{base}/v1/ingest/{dataset}?mode=create"))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+    };
+
+    // NDJSON: a key missing from the first line, a null, a blank line; every line is read for the types.
+    let lines = "{\"id\": 1, \"name\": \"Ana\"}\n\n{\"id\": 2, \"name\": null, \"rate\": 31.5}\n{\"id\": 3, \"name\": \"Cy\", \"rate\": 19}\n";
+    let answer = send("people", "application/x-ndjson", lines.into())
+        .await
+        .unwrap();
+    assert_eq!(answer.status().as_u16(), 201);
+    let answer: Value = answer.json().await.unwrap();
+    assert_eq!(answer["rows"], 3);
+    let types: Vec<(String, String)> = answer["schema"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["column"].as_str().unwrap().to_owned(),
+                c["type"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert!(types.contains(&("id".into(), "int64".into())), "{types:?}");
+    assert!(
+        types.contains(&("rate".into(), "float64".into())),
+        "{types:?}"
+    );
+    assert_eq!(
+        rows(&http, base, "SELECT id, name, rate FROM people ORDER BY id").await,
+        vec![
+            json!([1, "Ana", null]),
+            json!([2, null, 31.5]),
+            json!([3, "Cy", 19.0])
+        ]
+    );
+    let broken = send(
+        "broken_lines",
+        "application/x-ndjson",
+        b"{\"id\": 1}\n{\"id\": \n".to_vec(),
+    )
+    .await
+    .unwrap();
+    let message = expect_error(broken, 422, "unprocessable_content").await;
+    assert!(message.contains("line 2"), "{message}");
+
+    // Parquet: one of the server's own data files, sent back as a body, reads as the table it came from.
+    ingest_ok(&http, base, "workers", "mode=create", WORKERS).await;
+    let files: Vec<_> = std::fs::read_dir(server.data_dir().join("datasets/workers"))
+        .unwrap()
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|path| path.extension().is_some_and(|e| e == "parquet"))
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let parquet = std::fs::read(&files[0]).unwrap();
+    let answer = send("workers_copy", "application/vnd.apache.parquet", parquet)
+        .await
+        .unwrap();
+    assert_eq!(answer.status().as_u16(), 201);
+    let all =
+        "SELECT worker_id, name, state, rate, active, available_from FROM {} ORDER BY worker_id";
+    assert_eq!(
+        rows(&http, base, &all.replace("{}", "workers_copy")).await,
+        rows(&http, base, &all.replace("{}", "workers")).await
+    );
+    let not_parquet = send(
+        "not_parquet",
+        "application/vnd.apache.parquet",
+        b"a,b\n1,2\n".to_vec(),
+    )
+    .await
+    .unwrap();
+    let status = not_parquet.status().as_u16();
+    let message = not_parquet.text().await.unwrap();
+    assert!(matches!(status, 400 | 422), "{status}: {message}");
+    assert!(message.contains("Parquet"), "{message}");
+    for dataset in ["broken_lines", "not_parquet"] {
+        let manifest = http
+            .get(format!("{base}/v1/catalog/datasets/{dataset}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(manifest.status().as_u16(), 404, "{dataset}");
+    }
+}
+
+/// A body is spooled to a file without a name: a server killed in the middle of an upload leaves nothing in
+/// the spool directory (a named temporary file would stay there after a `kill -9`, as large as the body).
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn a_server_killed_mid_upload_leaves_no_spool_file() {
+    use tokio::io::AsyncWriteExt;
+    let spool = tempfile::tempdir().unwrap();
+    let dir = spool.path().to_str().unwrap().to_owned();
+    let mut server = server()
+        .config(&format!("[ingest]\nspool_dir = {}\n", toml_string(&dir)))
+        .spawn()
+        .await;
+    let addr = server.url().trim_start_matches("http://").to_owned();
+    let body = body_ending_with(50_000, "");
+    let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let head = format!(
+        "POST /v1/ingest/killed?mode=create HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\nContent-Length: {}\r\n\r\n",
+        2 * body.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(body.as_bytes()).await.unwrap();
+    stream.flush().await.unwrap();
+    // The server holds the spool file open in the directory (Linux shows it among the process's open files),
+    // and the directory lists nothing.
+    let pid = server.pid().unwrap();
+    let spooling = |pid: u32| {
+        std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .map(|fds| {
+                fds.filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
+                    .any(|target| target.starts_with(&dir))
+            })
+            .unwrap_or(false)
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !spooling(pid) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no spool file was opened in {dir}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
+    server.kill9();
+    drop(stream);
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
+    // Started again, the server spools there and writes the dataset.
+    server.start().await;
+    let (http, base) = (Client::new(), server.url().to_owned());
+    ingest_ok(&http, &base, "after", "mode=create", &body).await;
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
+}
+
+/// `text` as a TOML basic string.
+#[cfg(target_os = "linux")]
+fn toml_string(text: &str) -> String {
+    serde_json::to_string(text).unwrap()
+}
+
 #[tokio::test]
 async fn a_body_found_malformed_or_cut_off_after_many_rows_writes_nothing() {
     let server = server().spawn().await;
