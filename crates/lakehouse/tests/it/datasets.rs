@@ -65,6 +65,16 @@ async fn scalar(http: &Client, base: &str, statement: &str) -> Value {
     rows(http, base, statement).await[0][0].clone()
 }
 
+/// Asserts the catalog has no `dataset` (404).
+async fn assert_no_dataset(http: &Client, base: &str, dataset: &str) {
+    let manifest = http
+        .get(format!("{base}/v1/catalog/datasets/{dataset}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(manifest.status().as_u16(), 404, "{dataset}");
+}
+
 async fn datasets(http: &Client, base: &str) -> Value {
     get_json(http, format!("{base}/v1/catalog/datasets")).await
 }
@@ -291,15 +301,6 @@ async fn ndjson_and_parquet_bodies_are_ingested() {
             json!([3, "Cy", 19.0])
         ]
     );
-    let broken = send(
-        "broken_lines",
-        "application/x-ndjson",
-        b"{\"id\": 1}\n{\"id\": \n".to_vec(),
-    )
-    .await
-    .unwrap();
-    let message = expect_error(broken, 422, "unprocessable_content").await;
-    assert!(message.contains("line 2"), "{message}");
 
     // Parquet: one of the server's own data files, sent back as a body, reads as the table it came from.
     ingest_ok(&http, base, "workers", "mode=create", WORKERS).await;
@@ -320,22 +321,26 @@ async fn ndjson_and_parquet_bodies_are_ingested() {
         rows(&http, base, &all.replace("{}", "workers_copy")).await,
         rows(&http, base, &all.replace("{}", "workers")).await
     );
-    let not_parquet = send(
-        "not_parquet",
-        "application/vnd.apache.parquet",
-        b"a,b\n1,2\n".to_vec(),
-    )
-    .await
-    .unwrap();
-    let message = expect_error(not_parquet, 422, "unprocessable_content").await;
-    assert!(message.contains("not a readable Parquet file"), "{message}");
-    for dataset in ["broken_lines", "not_parquet"] {
-        let manifest = http
-            .get(format!("{base}/v1/catalog/datasets/{dataset}"))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(manifest.status().as_u16(), 404, "{dataset}");
+
+    // Malformed bodies of both formats are refused, naming the fault, and leave no dataset.
+    for (dataset, content_type, body, fault) in [
+        (
+            "broken_lines",
+            "application/x-ndjson",
+            &b"{\"id\": 1}\n{\"id\": \n"[..],
+            "line 2",
+        ),
+        (
+            "not_parquet",
+            "application/vnd.apache.parquet",
+            b"a,b\n1,2\n",
+            "not a readable Parquet file",
+        ),
+    ] {
+        let answer = send(dataset, content_type, body.to_vec()).await.unwrap();
+        let message = expect_error(answer, 422, "unprocessable_content").await;
+        assert!(message.contains(fault), "{dataset}: {message}");
+        assert_no_dataset(&http, base, dataset).await;
     }
 }
 
@@ -442,12 +447,7 @@ async fn a_body_found_malformed_or_cut_off_after_many_rows_writes_nothing() {
     )
     .await;
     for dataset in ["extra", "unclosed", "cut"] {
-        let manifest = http
-            .get(format!("{base}/v1/catalog/datasets/{dataset}"))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(manifest.status().as_u16(), 404, "{dataset}");
+        assert_no_dataset(&http, base, dataset).await;
     }
     let names: Vec<_> = datasets(&http, base).await["datasets"]
         .as_array()
