@@ -205,7 +205,7 @@ fn decode_part(
 ) -> Result<Vec<RecordBatch>, DataFusionError> {
     let len = usize::try_from(end.saturating_sub(start.byte))
         .map_err(|e| DataFusionError::External(Box::new(e)))?;
-    text.clear();
+    // The buffer keeps its length from the last part, so only what it grows by is zeroed before the read.
     text.resize(len, 0);
     read_exact_at(file, text, start.byte).map_err(io_error)?;
     let batches = reader
