@@ -57,7 +57,6 @@ impl PartReader {
         batch_rows: usize,
     ) -> Result<Vec<RecordBatch>, String> {
         let PartReader { reader, records } = self;
-        reader.reset();
         records.clear();
         records.part_len = part.len();
         let text = Text { part, first_line };

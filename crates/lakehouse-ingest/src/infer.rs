@@ -231,10 +231,8 @@ pub(crate) fn plain_timestamp_seconds(b: &[u8]) -> Option<i64> {
     Some(i64::from(days) * 86_400 + i64::from(seconds))
 }
 
+/// Any other timestamp shape (`classify` has taken the plain one already): fractions of a second, offsets.
 fn is_timestamp(value: &str) -> bool {
-    if plain_timestamp_seconds(value.as_bytes()).is_some() {
-        return true;
-    }
     if value.len() < 19
         || !value.is_char_boundary(10)
         || !matches!(value.as_bytes()[10], b'T' | b' ')

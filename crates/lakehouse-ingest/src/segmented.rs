@@ -568,7 +568,6 @@ fn look_at_segment(
     split: &mut Splitting,
     names: &[String],
 ) -> Looked {
-    reader.reset();
     record.clear();
     let mut looked = Looked {
         start: segment.start,

@@ -34,7 +34,7 @@ impl Span {
 }
 
 /// Appends `raw` (the inside of a quoted field) to `out` with each doubled quote read as one.
-pub(crate) fn unescape_into(raw: &[u8], out: &mut Vec<u8>) {
+fn unescape_into(raw: &[u8], out: &mut Vec<u8>) {
     let mut rest = raw;
     while let Some(at) = memchr::memchr(b'"', rest) {
         // Inside a split field every quote is the first of a pair.
