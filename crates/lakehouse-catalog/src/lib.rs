@@ -16,6 +16,7 @@
 //! - [`ordered`]: listings in key order, which the Delta kernel relies on.
 #![deny(missing_docs)]
 
+mod datafiles;
 pub mod idempotency;
 pub mod manifest;
 pub mod names;
@@ -155,6 +156,13 @@ impl Error {
         } else {
             Error::Delta(err)
         }
+    }
+}
+
+impl Error {
+    /// The [`InputError`] in an error's source chain, as [`Error::Unprocessable`].
+    pub fn from_input(err: &(dyn std::error::Error + 'static)) -> Option<Self> {
+        find_input_error(err).map(Error::Unprocessable)
     }
 }
 

@@ -21,12 +21,15 @@ use datafusion::logical_expr::LogicalPlanBuilder;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::streaming::PartitionStream;
 use deltalake::delta_datafusion::DeltaSessionContext;
-use deltalake::kernel::transaction::CommitProperties;
+use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
+use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
+use deltalake::kernel::{Action, MetadataExt, StructType};
+use deltalake::operations::create::CreateBuilder;
 use deltalake::operations::write::{SchemaMode, WriteBuilder};
 use deltalake::parquet::basic::Compression;
 use deltalake::parquet::file::properties::WriterProperties;
 use deltalake::parquet::schema::types::ColumnPath;
-use deltalake::protocol::SaveMode;
+use deltalake::protocol::{DeltaOperation, SaveMode};
 use deltalake::{DeltaTable, DeltaTableBuilder, DeltaTableError};
 use futures::{StreamExt, TryStreamExt};
 use lakehouse_types::dataset::{ColumnInfo, WriteMode};
@@ -34,6 +37,7 @@ use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
 use url::Url;
 
+use crate::datafiles;
 use crate::names::validate_name;
 use crate::schema::{Reconciled, columns_of, reconcile, summarize};
 use crate::{Error, Result};
@@ -355,6 +359,10 @@ impl Tables {
     /// Writes a stream of batches as one new version: nothing is committed unless the whole stream was read
     /// and written (a failed write may leave unreferenced files, which readers never see).
     pub async fn write(&self, args: WriteArgs) -> Result<WriteOutcome> {
+        let as_created = args.table.as_ref().is_none_or(written_as_created);
+        if as_created && datafiles::handles(&args.batches.schema()) {
+            return self.write_files(args).await;
+        }
         let WriteArgs {
             name,
             table,
@@ -432,6 +440,145 @@ impl Tables {
             bytes,
             schema: columns_of(&state.snapshot().arrow_schema()),
         })
+    }
+}
+
+impl Tables {
+    /// Writes the data files with [`datafiles`] and commits them: a table that does
+    /// not exist yet is created with them; an overwrite removes every file the table had; the schema
+    /// changes where an overwrite or an append with new columns changes it.
+    async fn write_files(&self, args: WriteArgs) -> Result<WriteOutcome> {
+        let WriteArgs {
+            name,
+            table,
+            mode,
+            merge_schema,
+            batches,
+            metadata,
+            plain_columns,
+        } = args;
+        let started = std::time::Instant::now();
+        let schema = batches.schema();
+        let log_store = match &table {
+            Some(t) => t.log_store(),
+            None => self.handle(&name)?.log_store(),
+        };
+        let (adds, rows) = datafiles::write(
+            log_store.object_store(None),
+            batches,
+            writer_properties(&plain_columns),
+            usize::try_from(TARGET_FILE_SIZE).unwrap_or(usize::MAX),
+        )
+        .await?;
+        let bytes: u64 = adds
+            .iter()
+            .map(|a| u64::try_from(a.size).unwrap_or(0))
+            .sum();
+        let kernel_schema: StructType = schema.as_ref().try_into_kernel()?;
+        let metrics = |removed: usize| {
+            serde_json::json!({
+                "num_added_files": adds.len(),
+                "num_removed_files": removed,
+                "num_partitions": 0,
+                "num_added_rows": rows,
+                "execution_time_ms": u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            })
+        };
+        let commit = |removed: usize| {
+            CommitProperties::default()
+                .with_metadata([
+                    ("lakehouse".to_owned(), metadata.clone()),
+                    ("operationMetrics".to_owned(), metrics(removed)),
+                ])
+                .with_create_checkpoint(true)
+        };
+        let (version, state) = match table {
+            None => {
+                let created = CreateBuilder::new()
+                    .with_log_store(log_store)
+                    .with_table_name(name.clone())
+                    .with_columns(kernel_schema.fields().cloned())
+                    .with_commit_properties(commit(0))
+                    .with_actions(adds.iter().cloned().map(Action::Add))
+                    .await
+                    .map_err(|e| created_elsewhere(&name, e))?;
+                let version = created.version().unwrap_or(0);
+                (version, created.snapshot()?.clone())
+            }
+            Some(table) => {
+                let state = table.snapshot()?;
+                let snapshot = state.snapshot();
+                let save_mode = match mode {
+                    WriteMode::Create => return Err(Error::AlreadyExists(name)),
+                    WriteMode::Append => SaveMode::Append,
+                    WriteMode::Overwrite => SaveMode::Overwrite,
+                };
+                let mut actions = Vec::new();
+                if (merge_schema || mode == WriteMode::Overwrite)
+                    && *snapshot.schema() != kernel_schema
+                {
+                    actions.push(Action::Metadata(
+                        snapshot
+                            .metadata()
+                            .clone()
+                            .with_schema(&kernel_schema)
+                            .map_err(DeltaTableError::from)?,
+                    ));
+                }
+                let mut removed = 0;
+                if mode == WriteMode::Overwrite {
+                    for file in state.log_data().iter() {
+                        actions.push(Action::Remove(file.remove_action(true)));
+                        removed += 1;
+                    }
+                }
+                actions.extend(adds.iter().cloned().map(Action::Add));
+                let operation = DeltaOperation::Write {
+                    mode: save_mode,
+                    partition_by: None,
+                    predicate: None,
+                };
+                let committed = CommitBuilder::from(commit(removed))
+                    .with_actions(actions)
+                    .build(Some(state), log_store, operation)
+                    .await
+                    .map_err(|e| Error::from_write(&name, e))?;
+                (committed.version, committed.snapshot)
+            }
+        };
+        Ok(WriteOutcome {
+            version,
+            rows,
+            bytes,
+            schema: columns_of(&state.snapshot().arrow_schema()),
+        })
+    }
+}
+
+/// Whether a table is as this system creates tables (the oldest protocol that has what it needs, no
+/// properties, no partition columns), so that [`datafiles`] and a plain commit may write to it.
+fn written_as_created(table: &DeltaTable) -> bool {
+    let Ok(state) = table.snapshot() else {
+        return false;
+    };
+    let snapshot = state.snapshot();
+    let protocol = serde_json::to_value(snapshot.protocol()).unwrap_or_default();
+    protocol.get("minReaderVersion") == Some(&1.into())
+        && protocol.get("minWriterVersion") == Some(&2.into())
+        && snapshot.metadata().configuration().is_empty()
+        && snapshot.metadata().partition_columns().is_empty()
+}
+
+/// A failed creation: a table created at the same place in the meantime (deltalake says so only in its
+/// message, its error type being private) is a conflict to retry, like a lost race for the first commit.
+fn created_elsewhere(name: &str, err: DeltaTableError) -> Error {
+    if err.to_string().contains("table already exists") {
+        Error::Conflict {
+            dataset: name.to_owned(),
+            message: err.to_string(),
+        }
+    } else {
+        Error::from_write(name, err)
     }
 }
 

@@ -496,6 +496,36 @@ async fn drift_is_a_409_with_the_diff_and_nothing_changes() {
     )
     .await;
     assert_eq!(accepted["version"], 1);
+    // The new column is the table's: empty in the rows from before it, absent from the version before.
+    assert_eq!(
+        scalar(
+            &http,
+            base,
+            "SELECT phone FROM workers WHERE worker_id = 'w-4'"
+        )
+        .await,
+        json!("555-1234")
+    );
+    assert_eq!(
+        scalar(
+            &http,
+            base,
+            "SELECT count(*) FROM workers WHERE phone IS NULL"
+        )
+        .await,
+        json!(3)
+    );
+    let query = |sql: &str| {
+        http.post(format!("{base}/v1/sql"))
+            .json(&json!({ "sql": sql }))
+            .send()
+    };
+    let before = query("SELECT phone FROM \"workers@v0\"").await.unwrap();
+    assert_eq!(
+        before.status().as_u16(),
+        400,
+        "version 0 has no phone column"
+    );
 }
 
 async fn idempotent_replays_and_a_restart_keep_their_answers(backend: Backend) {
@@ -573,6 +603,18 @@ async fn idempotent_replays_and_a_restart_keep_their_answers(backend: Backend) {
         (v0["version"].clone(), v0["rows"].clone()),
         (json!(0), json!(3))
     );
+    // The overwrite replaced the schema too; version 0 keeps its own.
+    let columns = |manifest: &Value| -> Vec<String> {
+        manifest["schema"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["column"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let now: Value = get_json(&http, format!("{base}/v1/catalog/datasets/workers")).await;
+    assert_eq!(columns(&now), ["worker_id", "name"]);
+    assert_eq!(columns(&v0).len(), 6);
     let missing = http
         .get(format!("{base}/v1/catalog/datasets/workers/versions/9"))
         .send()
