@@ -140,7 +140,7 @@ impl Ingest {
                 metadata: serde_json::json!({
                     "source": "ingest",
                     "format": format.content_type(),
-                    "body_sha256": body.sha256,
+                    "body_blake3": body.blake3,
                     "caller": ctx.caller.name,
                 }),
                 plain_columns,
@@ -205,7 +205,7 @@ impl IngestApi for Ingest {
             request.mode.as_str().as_bytes(),
             request.evolve.map_or("", |e| e.as_str()).as_bytes(),
             request.format.content_type().as_bytes(),
-            spooled.sha256.as_bytes(),
+            spooled.blake3.as_bytes(),
         ]);
         let scope = format!("ingest/{}", request.dataset);
         let answer = self
