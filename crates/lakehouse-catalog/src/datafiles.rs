@@ -139,7 +139,8 @@ async fn write_sized(
         let _ = batch_tx.send(Input::End).await;
         Ok::<u64, DataFusionError>(rows)
     };
-    let upload = async {
+    // Owning its receiver, the upload closes it when it fails: the encoder then stops instead of waiting.
+    let upload = async move {
         let mut adds = Vec::new();
         let mut current: Option<Upload> = None;
         while let Some(output) = out_rx.recv().await {
@@ -948,6 +949,41 @@ mod tests {
             .map(|e| e.map(|e| e.file_name()))
             .collect();
         assert!(left.is_empty(), "{left:?}");
+    }
+
+    #[tokio::test]
+    async fn a_failed_upload_fails_the_write_without_waiting_on_it() {
+        let schema = Arc::new(Schema::new(vec![Field::new("n", DataType::Int64, true)]));
+        let batches = (0..50)
+            .map(|b| {
+                let n = Int64Array::from_iter_values(b * 1000..(b + 1) * 1000);
+                Ok(
+                    RecordBatch::try_new(schema.clone(), vec![Arc::new(n) as ArrayRef])
+                        .expect("batch"),
+                )
+            })
+            .collect();
+        // A store rooted at a plain file: nothing can be stored under it.
+        let dir = tempfile::tempdir().expect("dir");
+        let root = dir.path().join("a-file");
+        std::fs::write(&root, b"not a directory").expect("file");
+        let store =
+            Arc::new(object_store::local::LocalFileSystem::new_with_prefix(&root).expect("store"));
+        // Every row group is a piece, and the first pieces start a multipart upload, which fails; the
+        // encoder has far more to send than the channels hold.
+        let sizes = Sizes {
+            file: usize::MAX,
+            piece: 1,
+            upload: 64,
+        };
+        let written = tokio::time::timeout(
+            std::time::Duration::from_secs(60),
+            write_sized(store, stream(schema, batches), properties(100), sizes),
+        )
+        .await
+        .expect("the write ends");
+        let err = written.expect_err("an upload that fails fails the write");
+        assert!(matches!(err, Error::Store(_)), "{err}");
     }
 
     #[test]

@@ -157,9 +157,7 @@ impl Error {
             Error::Delta(err)
         }
     }
-}
 
-impl Error {
     /// The [`InputError`] in an error's source chain, as [`Error::Unprocessable`].
     pub fn from_input(err: &(dyn std::error::Error + 'static)) -> Option<Self> {
         find_input_error(err).map(Error::Unprocessable)
