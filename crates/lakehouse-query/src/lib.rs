@@ -15,6 +15,7 @@ mod files;
 pub mod provider;
 pub mod readonly;
 pub mod service;
+mod window;
 
 use datafusion::error::DataFusionError;
 use lakehouse_types::{ApiError, ErrorCode};

@@ -20,6 +20,7 @@ use serde::Deserialize;
 
 use crate::provider::DatasetSchema;
 use crate::readonly;
+use crate::window::ShiftWindows;
 use crate::{Error, Result};
 
 /// Query settings (`[query]` in the config file).
@@ -110,7 +111,13 @@ impl Query {
         if let Some(p) = self.config.target_partitions {
             config = config.with_target_partitions(p.max(1));
         }
-        let ctx = SessionContext::new_with_config_rt(config, self.runtime.clone());
+        let state = SessionStateBuilder::new()
+            .with_config(config)
+            .with_runtime_env(self.runtime.clone())
+            .with_default_features()
+            .with_physical_optimizer_rule(Arc::new(ShiftWindows))
+            .build();
+        let ctx = SessionContext::new_with_state(state);
         // Only `SHOW TABLES` and information_schema read this list; checking each directory for a log
         // would cost one more listing per dataset on every query.
         let names = self.tables.directory_names().await?;
