@@ -32,6 +32,9 @@ use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::distribution_requirements::InputDistributionRequirements;
 use datafusion::physical_plan::execution_plan::{ChildrenPropertiesMode, ReplaceChildrenOptions};
 use datafusion::physical_plan::expressions::Literal;
+use datafusion::physical_plan::metrics::{
+    BaselineMetrics, ExecutionPlanMetricsSet, MetricsSet, RecordOutput, Time,
+};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::windows::{BoundedWindowAggExec, WindowUDFExpr};
 use datafusion::physical_plan::{
@@ -86,6 +89,8 @@ pub(crate) struct ShiftWindowExec {
     window: Arc<BoundedWindowAggExec>,
     partition_by: Vec<Arc<dyn PhysicalExpr>>,
     shifts: Vec<Shift>,
+    /// Rows out and compute time, as `EXPLAIN ANALYZE` shows them.
+    metrics: ExecutionPlanMetricsSet,
 }
 
 impl ShiftWindowExec {
@@ -163,6 +168,7 @@ impl ShiftWindowExec {
             window: Arc::new(window.clone()),
             partition_by,
             shifts,
+            metrics: ExecutionPlanMetricsSet::new(),
         }))
     }
 }
@@ -243,37 +249,48 @@ impl ExecutionPlan for ShiftWindowExec {
         )
     }
 
+    fn metrics(&self) -> Option<MetricsSet> {
+        Some(self.metrics.clone_inner())
+    }
+
     fn execute(
         &self,
         partition: usize,
         context: Arc<TaskContext>,
     ) -> Result<SendableRecordBatchStream> {
         let input = self.window.input().execute(partition, context)?;
+        let metrics = BaselineMetrics::new(&self.metrics, partition);
         let schema = self.window.schema();
-        let state = Shifting::new(
+        let mut state = Shifting::new(
             Arc::clone(&schema),
             self.partition_by.clone(),
             self.shifts.clone(),
         );
+        state.compute = metrics.elapsed_compute().clone();
         let batches = futures::stream::unfold(
             (input, state, false),
-            |(mut input, mut state, done)| async move {
-                if done {
-                    return None;
-                }
-                loop {
-                    let next = match input.next().await {
-                        Some(Ok(batch)) => match state.advance(Some(batch)) {
-                            Ok(None) => continue,
-                            out => out.transpose().map(|out| {
-                                let failed = out.is_err();
-                                (out, failed)
-                            }),
-                        },
-                        Some(Err(e)) => Some((Err(e), true)),
-                        None => state.advance(None).transpose().map(|out| (out, true)),
-                    };
-                    return next.map(|(out, done)| (out, (input, state, done)));
+            move |(mut input, mut state, done)| {
+                let metrics = metrics.clone();
+                async move {
+                    if done {
+                        return None;
+                    }
+                    loop {
+                        let next = match input.next().await {
+                            Some(Ok(batch)) => match state.advance(Some(batch)) {
+                                Ok(None) => continue,
+                                out => out.transpose().map(|out| {
+                                    let failed = out.is_err();
+                                    (out, failed)
+                                }),
+                            },
+                            Some(Err(e)) => Some((Err(e), true)),
+                            None => state.advance(None).transpose().map(|out| (out, true)),
+                        };
+                        return next.map(|(out, done)| {
+                            (out.record_output(&metrics), (input, state, done))
+                        });
+                    }
                 }
             },
         );
@@ -295,6 +312,8 @@ struct Shifting {
     /// The most rows a lag reads back, and a lead ahead.
     behind: usize,
     ahead: usize,
+    /// Where the time spent shifting is counted.
+    compute: Time,
 }
 
 impl Shifting {
@@ -322,11 +341,14 @@ impl Shifting {
             sent: 0,
             behind: behind.unwrap_or(0),
             ahead: ahead.unwrap_or(0),
+            compute: Time::new(),
         }
     }
 
     /// Takes a batch (none at the end of the input); the rows that can be sent on.
     fn advance(&mut self, batch: Option<RecordBatch>) -> Result<Option<RecordBatch>> {
+        let compute = self.compute.clone();
+        let _timer = compute.timer();
         let finished = batch.is_none();
         let rows = match (self.rows.take(), batch) {
             (Some(kept), Some(batch)) => concat_batches(&batch.schema(), [&kept, &batch])?,
