@@ -410,9 +410,7 @@ impl Tables {
             (WriteMode::Overwrite, true) => (SaveMode::Overwrite, Some(SchemaMode::Overwrite)),
             (WriteMode::Overwrite, false) => (SaveMode::Overwrite, None),
         };
-        let commit = CommitProperties::default()
-            .with_metadata([("lakehouse".to_owned(), metadata)])
-            .with_create_checkpoint(true);
+        let commit = commit_properties([("lakehouse".to_owned(), metadata)], snapshot.is_none());
         let mut builder = WriteBuilder::new(log_store, snapshot)
             .with_session_state(write_session()?)
             .with_input_plan(plan)
@@ -484,13 +482,15 @@ impl Tables {
                 "execution_time_ms": u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
             })
         };
+        let creating = table.is_none();
         let commit = |removed: usize| {
-            CommitProperties::default()
-                .with_metadata([
+            commit_properties(
+                [
                     ("lakehouse".to_owned(), metadata.clone()),
                     ("operationMetrics".to_owned(), metrics(removed)),
-                ])
-                .with_create_checkpoint(true)
+                ],
+                creating,
+            )
         };
         let (version, state) = match table {
             None => {
@@ -552,6 +552,26 @@ impl Tables {
             bytes,
             schema: columns_of(&state.snapshot().arrow_schema()),
         })
+    }
+}
+
+/// How a write commits: with its metadata, a checkpoint when the log is due one, and no retry of a creation.
+///
+/// deltalake retries a commit whose version another writer took, after checking the two for conflicts. But a
+/// creation that finds version 0 taken is retried at the next version with no check at all: a second
+/// table's protocol, schema and files land on top of the first (seen with four concurrent ingests creating
+/// one dataset). So a creation that loses the race fails, as a conflict its caller retries.
+fn commit_properties(
+    metadata: impl IntoIterator<Item = (String, serde_json::Value)>,
+    creating: bool,
+) -> CommitProperties {
+    let properties = CommitProperties::default()
+        .with_metadata(metadata)
+        .with_create_checkpoint(true);
+    if creating {
+        properties.with_max_retries(0)
+    } else {
+        properties
     }
 }
 

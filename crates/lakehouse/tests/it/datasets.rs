@@ -528,6 +528,57 @@ async fn drift_is_a_409_with_the_diff_and_nothing_changes() {
     );
 }
 
+#[tokio::test]
+async fn concurrent_creations_of_one_dataset_leave_one_table() {
+    let server = server().spawn().await;
+    let (http, base) = (Client::new(), server.url());
+    // Eight requests create one dataset at once, each with a column of its own: one creates it, and every
+    // other is refused (lost the race, or arrived after and drifts from its schema).
+    let answers = futures::future::join_all((0..8).map(|i| {
+        let http = http.clone();
+        async move {
+            let answer = http
+                .post(format!("{base}/v1/ingest/race?mode=append"))
+                .header("content-type", "text/csv")
+                .body(format!("id,col{i}\n{i},x\n"))
+                .send()
+                .await
+                .unwrap();
+            let status = answer.status().as_u16();
+            (i, status, answer.json::<Value>().await.unwrap())
+        }
+    }))
+    .await;
+    let mut created = Vec::new();
+    for (i, status, body) in answers {
+        match status {
+            201 => created.push((i, body)),
+            409 => assert!(
+                matches!(
+                    body["error"]["code"].as_str(),
+                    Some("conflict" | "schema_drift")
+                ),
+                "{body}"
+            ),
+            other => panic!("request {i}: {other} {body}"),
+        }
+    }
+    assert_eq!(created.len(), 1, "{created:?}");
+    let (winner, answer) = &created[0];
+    assert_eq!(answer["version"], 0);
+    let manifest: Value = get_json(&http, format!("{base}/v1/catalog/datasets/race")).await;
+    assert_eq!(manifest["version"], 0);
+    assert_eq!(
+        scalar(
+            &http,
+            base,
+            &format!("SELECT count(*) FROM race WHERE col{winner} = 'x'")
+        )
+        .await,
+        json!(1)
+    );
+}
+
 async fn idempotent_replays_and_a_restart_keep_their_answers(backend: Backend) {
     let (mut server, _s3) = server_on(backend, &[]).await;
     let http = Client::new();
