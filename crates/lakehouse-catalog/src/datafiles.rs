@@ -645,8 +645,9 @@ fn bounds(
         }))
         .and_then(|(min, max)| {
             // Kept to the millisecond, the least value rounds down and the greatest up, so both stay bounds.
+            let down = min.checked_sub(min.rem_euclid(1000))?;
             let up = max.checked_add((1000 - max.rem_euclid(1000)) % 1000)?;
-            Some((timestamp(min - min.rem_euclid(1000))?, timestamp(up)?))
+            Some((timestamp(down)?, timestamp(up)?))
         }),
         DataType::Utf8 => fold(stats.filter_map(|s| {
             if let Statistics::ByteArray(v) = s {
@@ -914,6 +915,42 @@ mod tests {
                 }
             })
         );
+    }
+
+    #[tokio::test]
+    async fn timestamps_out_of_range_get_no_bounds() {
+        let utc: Arc<str> = Arc::from("UTC");
+        let kind = DataType::Timestamp(TimeUnit::Microsecond, Some(utc.clone()));
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("low", kind.clone(), true),
+            Field::new("high", kind, true),
+        ]));
+        // A Parquet body can hold any microsecond count; the extremes are no date a bound can name, and
+        // rounding them to the millisecond must not overflow.
+        let column = |values: Vec<i64>| {
+            Arc::new(TimestampMicrosecondArray::from(values).with_timezone(utc.clone())) as ArrayRef
+        };
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![column(vec![i64::MIN + 1, 0]), column(vec![0, i64::MAX])],
+        )
+        .expect("batch");
+        let store = Arc::new(InMemory::new());
+        let (adds, _) = write(
+            store,
+            stream(schema, vec![Ok(batch)]),
+            properties(10),
+            usize::MAX,
+        )
+        .await
+        .expect("write");
+        let stats = stats_of(&adds[0]);
+        assert_eq!(stats["numRecords"], 2);
+        for column in ["low", "high"] {
+            assert_eq!(stats["nullCount"][column], 0);
+            assert!(stats["minValues"].get(column).is_none(), "{stats}");
+            assert!(stats["maxValues"].get(column).is_none(), "{stats}");
+        }
     }
 
     #[tokio::test]
