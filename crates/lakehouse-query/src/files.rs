@@ -210,6 +210,11 @@ impl TableProvider for FileTable {
         Ok(DataSourceExec::from_data_source(config))
     }
 
+    /// The row count, for the optimizer's rules (see `eager.rs`).
+    fn statistics(&self) -> Option<Statistics> {
+        Some(self.statistics.clone())
+    }
+
     /// Filters stay above the scan (inexact); DataFusion pushes them into the Parquet scan itself for
     /// pruning by row-group and page statistics.
     fn supports_filters_pushdown(

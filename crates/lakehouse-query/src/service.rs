@@ -18,6 +18,7 @@ use lakehouse_types::dataset::SqlRequest;
 use lakehouse_types::health::ServiceHealth;
 use serde::Deserialize;
 
+use crate::eager::EagerAggregation;
 use crate::provider::DatasetSchema;
 use crate::readonly;
 use crate::window::ShiftWindows;
@@ -115,6 +116,7 @@ impl Query {
             .with_config(config)
             .with_runtime_env(self.runtime.clone())
             .with_default_features()
+            .with_optimizer_rule(Arc::new(EagerAggregation))
             .with_physical_optimizer_rule(Arc::new(ShiftWindows))
             .build();
         let ctx = SessionContext::new_with_state(state);

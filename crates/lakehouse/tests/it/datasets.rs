@@ -189,6 +189,59 @@ async fn ingest_then_sql_round_trip(backend: Backend) {
     assert_eq!(manifest["files"].as_array().unwrap().len(), 1);
 }
 
+/// A fact table joined to a dimension and grouped by it is summed by the join key before the join
+/// (the plan shows the partial aggregate); the answer matches one computed here from the same rows.
+#[tokio::test]
+async fn a_fact_table_is_aggregated_before_its_join() {
+    use std::collections::BTreeMap;
+    let server = server().spawn().await;
+    let (http, base) = (Client::new(), server.url());
+    let states = ["CA", "NY", "TX", "WA"];
+    let mut workers = String::from("worker_id,state\n");
+    for w in 0..30 {
+        workers.push_str(&format!("{w},{}\n", states[w % 4]));
+    }
+    let mut sheets = String::from("timesheet_id,worker_id,hours,status\n");
+    let mut expected: BTreeMap<&str, (i64, i64)> = BTreeMap::new();
+    for i in 0..600usize {
+        // Workers 0..34: a few sheets point at no worker, and every 17th has none.
+        let worker = (i * 7 + i / 5) % 35;
+        let hours = (i * 13 % 41) as i64;
+        let status = if i % 3 == 0 { "pending" } else { "approved" };
+        if i % 17 == 0 {
+            sheets.push_str(&format!("{i},,{hours},{status}\n"));
+            continue;
+        }
+        sheets.push_str(&format!("{i},{worker},{hours},{status}\n"));
+        if worker < 30 && status == "approved" {
+            let entry = expected.entry(states[worker % 4]).or_default();
+            entry.0 += 1;
+            entry.1 += hours;
+        }
+    }
+    ingest_ok(&http, base, "workers", "mode=create", &workers).await;
+    ingest_ok(&http, base, "timesheets", "mode=create", &sheets).await;
+
+    let query = "SELECT w.state, count(*) AS sheets, sum(t.hours) AS hours \
+                 FROM timesheets t JOIN workers w ON t.worker_id = w.worker_id \
+                 WHERE t.status = 'approved' GROUP BY w.state ORDER BY w.state";
+    let expected: Vec<Value> = expected
+        .into_iter()
+        .map(|(state, (n, hours))| json!([state, n, hours]))
+        .collect();
+    assert_eq!(rows(&http, base, query).await, expected);
+    let plan = rows(&http, base, &format!("EXPLAIN {query}")).await;
+    let logical = plan
+        .iter()
+        .find(|row| row[0] == "logical_plan")
+        .map(|row| row[1].as_str().unwrap_or_default().to_owned())
+        .unwrap_or_default();
+    assert!(
+        logical.contains("groupBy=[[t.worker_id]], aggr=[[count(Int64(1)) AS __eager_agg"),
+        "{logical}"
+    );
+}
+
 #[tokio::test]
 async fn csv_oddities_and_malformed_input() {
     let server = server().spawn().await;
