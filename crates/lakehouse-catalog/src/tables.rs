@@ -53,7 +53,8 @@ pub const ROW_GROUP_ROWS: usize = 128 * 1024;
 /// How data files are written: Snappy (fast to write and read, what other Delta writers use by default),
 /// dictionary encoding and page statistics as the parquet crate's defaults have them — except for the
 /// `plain` columns, whose values rarely repeat: a dictionary of them is as large as the values, and
-/// building it was the largest single cost of writing a table.
+/// building it was the largest single cost of writing a table. Ingest's own writer then stores the columns
+/// Snappy barely shrinks uncompressed (`datafiles::compresses`).
 fn writer_properties(plain: &[String]) -> WriterProperties {
     plain
         .iter()
