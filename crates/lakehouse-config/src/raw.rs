@@ -138,7 +138,8 @@ impl Default for RawLog {
     fn default() -> Self {
         RawLog {
             format: "text".to_owned(),
-            level: "info".to_owned(),
+            // The Delta kernel logs each table snapshot it builds at `info`: two lines per table per query.
+            level: "info,buoyant_kernel=warn".to_owned(),
         }
     }
 }

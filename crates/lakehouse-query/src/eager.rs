@@ -32,9 +32,10 @@
 //! - an inner join on column pairs only, with no other join condition, null never equal to null;
 //! - join keys of types whose grouping and join equality agree (integers, decimals, text, dates, times,
 //!   booleans; not floats, whose `-0.0`/`0.0` and NaN could group where they would not join);
-//! - L several times larger than R by the tables' row counts ([`MIN_RATIO`]): when the join follows a
-//!   foreign key, L's keys are at most R's rows, so the pre-aggregate cuts the rows the join and the final
-//!   grouping see by at least that much. Where row counts are unknown, nothing is rewritten.
+//! - L several times larger than R by the tables' row counts and a guess at what filters keep
+//!   ([`MIN_RATIO`], [`estimated_rows`]): when the join follows a foreign key, L's keys are at most R's rows,
+//!   so the pre-aggregate cuts the rows the join and the final grouping see by at least that much. Where
+//!   row counts are unknown, nothing is rewritten.
 //!
 //! The new aggregates are named `__eager_agg…`; an aggregate over such a column is not rewritten again, so
 //! the rule reaches a fixed point. Applied top-down, it also goes through a chain of joins: the
@@ -52,6 +53,7 @@ use datafusion::functions_aggregate::count::Count;
 use datafusion::functions_aggregate::min_max::{Max, Min};
 use datafusion::functions_aggregate::sum::{Sum, sum_udaf};
 use datafusion::logical_expr::expr::AggregateFunction;
+use datafusion::logical_expr::utils::split_conjunction;
 use datafusion::logical_expr::{
     Aggregate, AggregateUDF, Cast, Expr, Join, JoinType, LogicalPlan, Projection,
 };
@@ -386,9 +388,11 @@ fn joins_as_it_groups(data_type: &DataType) -> bool {
     }
 }
 
-/// About how many rows `plan` gives, by the tables' row counts, where those are known: a filter is taken to
-/// keep every row, and an inner join to give as many rows as its larger input (as a join along a foreign
-/// key does).
+/// About how many rows `plan` gives, by the tables' row counts, where those are known: each condition of a
+/// filter is taken to keep a fifth of the rows (DataFusion's default selectivity for a filter it knows
+/// nothing about), and an inner join to give as many rows as its larger input (as a join along a foreign key
+/// does). A filter that keeps few rows leaves little for the rule to save: `pending_by_client` keeps 3.4% of
+/// 1M timesheets for 20,000 job orders and was about 1 ms slower rewritten.
 #[allow(clippy::wildcard_enum_match_arm)] // a few of DataFusion's many plan nodes
 fn estimated_rows(plan: &LogicalPlan) -> Option<usize> {
     match plan {
@@ -397,7 +401,11 @@ fn estimated_rows(plan: &LogicalPlan) -> Option<usize> {
             let rows = *statistics.num_rows.get_value()?;
             Some(scan.fetch.map_or(rows, |fetch| fetch.min(rows)))
         }
-        LogicalPlan::Filter(filter) => estimated_rows(&filter.input),
+        LogicalPlan::Filter(filter) => {
+            let conditions = split_conjunction(&filter.predicate).len();
+            let kept = (0..conditions).fold(estimated_rows(&filter.input)?, |rows, _| rows / 5);
+            Some(kept.max(1))
+        }
         LogicalPlan::Projection(projection) => estimated_rows(&projection.input),
         LogicalPlan::SubqueryAlias(alias) => estimated_rows(&alias.input),
         LogicalPlan::Join(join) if join.join_type == JoinType::Inner => {
@@ -650,6 +658,10 @@ mod tests {
                 true,
             ),
             (
+                "SELECT d.region, k, sum(f.n), count(*) FROM f JOIN d USING (k) GROUP BY d.region, k",
+                true,
+            ),
+            (
                 "SELECT region, k, x, rank() OVER (PARTITION BY region ORDER BY x DESC, k) AS r FROM \
                  (SELECT d.region, d.k, sum(f.v) AS x FROM f JOIN d ON f.k = d.k GROUP BY d.region, d.k)",
                 true,
@@ -668,6 +680,12 @@ mod tests {
             ),
             (
                 "SELECT count(*), sum(f.v) FROM f JOIN d ON f.k = d.k",
+                false,
+            ),
+            // Two conditions are guessed to keep 1/25 of the facts: 80 rows against 50.
+            (
+                "SELECT d.region, sum(f.n) FROM f JOIN d ON f.k = d.k WHERE f.v > 0 AND f.n > 0 \
+                 GROUP BY d.region",
                 false,
             ),
             (
