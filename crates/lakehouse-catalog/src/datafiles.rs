@@ -359,9 +359,9 @@ fn close_columns(columns: Vec<Column>) -> Result<Vec<Closed>> {
 /// eighth off its bytes. Most of a staffing table's columns are dictionary indices, floats and timestamps
 /// that Snappy shrinks by 0–10%, and every query pays for decompressing them: Snappy was 18% of the CPU of
 /// a query scanning four columns of 1M timesheets, and storing seven of the ten columns as they are took it
-/// from 21.4 to 18.2 ms, for 3.8% more bytes (docs/benchmarks.md). Judged on a file's first row group (the
-/// one compressed whole); a column found incompressible stays so for the rest of the file. Every Parquet
-/// reader takes the codec from each column chunk's own metadata.
+/// from 21.4 to 18.2 ms, for 3.8% more bytes (docs/benchmarks.md). Each compressed chunk is judged once
+/// written, so a file's first row group is compressed whole; a column found incompressible is stored as it
+/// is for the rest of the file. Every Parquet reader takes the codec from each column chunk's own metadata.
 fn compresses(chunk: &ColumnChunkMetaData) -> bool {
     let (compressed, plain) = (chunk.compressed_size(), chunk.uncompressed_size());
     chunk.compression() == Compression::UNCOMPRESSED

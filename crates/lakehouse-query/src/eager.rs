@@ -25,7 +25,9 @@
 //! same because each joined row of the original is one row of L matched with one row of R: a group of L
 //! rows sharing a key and G's columns is matched with the same R rows as each of its members, so its
 //! partial aggregate enters the same final groups as often as its rows did. Rows with a null key drop out
-//! of the inner join on either path. The rule requires:
+//! of the inner join on either path. (A floating-point sum adds in another order, so it may differ in its
+//! last bits, as it does between two runs of the same plan over differently split input.) The rule
+//! requires:
 //!
 //! - at least one GROUP BY expression and no grouping sets: over no rows, `count(*)` without GROUP BY is 0
 //!   but the `sum` of no partial counts would be null;
@@ -90,9 +92,14 @@ impl OptimizerRule for EagerAggregation {
         let LogicalPlan::Aggregate(aggregate) = &plan else {
             return Ok(Transformed::no(plan));
         };
-        Ok(match push_below_join(aggregate)? {
-            Some(rewritten) => Transformed::yes(rewritten),
-            None => Transformed::no(plan),
+        // A rewrite that cannot be built leaves the plan as it was rather than failing the query.
+        Ok(match push_below_join(aggregate) {
+            Ok(Some(rewritten)) => Transformed::yes(rewritten),
+            Ok(None) => Transformed::no(plan),
+            Err(e) => {
+                tracing::debug!(error = %e, "aggregation left above the join");
+                Transformed::no(plan)
+            }
         })
     }
 }
