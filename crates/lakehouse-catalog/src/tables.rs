@@ -440,9 +440,7 @@ impl Tables {
             schema: columns_of(&state.snapshot().arrow_schema()),
         })
     }
-}
 
-impl Tables {
     /// Writes the data files with [`datafiles`] and commits them: a table that does
     /// not exist yet is created with them; an overwrite removes every file the table had; the schema
     /// changes where an overwrite or an append with new columns changes it.
