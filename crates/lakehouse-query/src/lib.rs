@@ -13,6 +13,7 @@
 
 mod eager;
 mod files;
+mod filter;
 pub mod provider;
 pub mod readonly;
 pub mod service;

@@ -19,6 +19,7 @@ use lakehouse_types::health::ServiceHealth;
 use serde::Deserialize;
 
 use crate::eager::EagerAggregation;
+use crate::filter::FastFilters;
 use crate::provider::DatasetSchema;
 use crate::readonly;
 use crate::window::ShiftWindows;
@@ -118,6 +119,7 @@ impl Query {
             .with_default_features()
             .with_optimizer_rule(Arc::new(EagerAggregation))
             .with_physical_optimizer_rule(Arc::new(ShiftWindows))
+            .with_physical_optimizer_rule(Arc::new(FastFilters))
             .build();
         let ctx = SessionContext::new_with_state(state);
         // Only `SHOW TABLES` and information_schema read this list; checking each directory for a log

@@ -242,6 +242,70 @@ async fn a_fact_table_is_aggregated_before_its_join() {
     );
 }
 
+/// A filter comparing short text and numbers: the plan compares the text by its view and evaluates the
+/// conjunction itself, and the rows counted are the ones counted here from the same CSV (nulls included).
+#[tokio::test]
+async fn a_filter_on_short_text_and_numbers_keeps_the_right_rows() {
+    use std::collections::BTreeMap;
+    let server = server().spawn().await;
+    let (http, base) = (Client::new(), server.url());
+    let statuses = [
+        "pending",
+        "approved",
+        "rejected",
+        "pendinG",
+        "pending review",
+    ];
+    let notes = ["late submission", "on time", "late again", ""];
+    let mut sheets = String::from("timesheet_id,hours,status,note\n");
+    let mut expected: BTreeMap<&str, (i64, i64)> = BTreeMap::new();
+    for i in 0..2000usize {
+        let hours = (i * 13 % 41) as i64;
+        let status = (i % 11 != 0).then_some(statuses[i * 7 % 5]);
+        let note = notes[i * 3 % 4];
+        let hours_text = if i % 9 == 0 {
+            String::new()
+        } else {
+            hours.to_string()
+        };
+        sheets.push_str(&format!(
+            "{i},{hours_text},{},{note}\n",
+            status.unwrap_or_default()
+        ));
+        let kept = status.is_some_and(|s| s != "approved")
+            && i % 9 != 0
+            && hours > 10
+            && note.contains("late");
+        if let (true, Some(status)) = (kept, status) {
+            let entry = expected.entry(status).or_default();
+            entry.0 += 1;
+            entry.1 += hours;
+        }
+    }
+    ingest_ok(&http, base, "sheets", "mode=create", &sheets).await;
+    let query = "SELECT status, count(*) AS sheets, sum(hours) AS hours FROM sheets \
+                 WHERE status <> 'approved' AND hours > 10 AND note LIKE '%late%' \
+                 GROUP BY status ORDER BY status";
+    let expected: Vec<Value> = expected
+        .into_iter()
+        .map(|(status, (n, hours))| json!([status, n, hours]))
+        .collect();
+    assert_eq!(expected.len(), 4, "every status but approved is counted");
+    assert_eq!(rows(&http, base, query).await, expected);
+    let plan = rows(&http, base, &format!("EXPLAIN {query}")).await;
+    let physical = plan
+        .iter()
+        .find(|row| row[0] == "physical_plan")
+        .map(|row| row[1].as_str().unwrap_or_default().to_owned())
+        .unwrap_or_default();
+    assert!(
+        physical.contains(
+            "FilterExec: status@1 != \"approved\" (inline) AND hours@0 > 10 AND note@2 LIKE"
+        ),
+        "{physical}"
+    );
+}
+
 #[tokio::test]
 async fn csv_oddities_and_malformed_input() {
     let server = server().spawn().await;
