@@ -629,6 +629,12 @@ mod tests {
                 true,
             ),
             ("SELECT k FROM t WHERE n = 1000 AND k = 3", false, true),
+            // A condition that reads no column, on the few rows kept.
+            (
+                "SELECT k, n FROM t WHERE k = 3 AND random() < 2.0",
+                false,
+                true,
+            ),
             (
                 "SELECT v, count(*) FROM t WHERE n > 10 GROUP BY v HAVING count(*) > 3",
                 false,
