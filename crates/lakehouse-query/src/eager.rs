@@ -425,17 +425,16 @@ fn estimated_rows(plan: &LogicalPlan) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::{answer, numbers, session};
     use arrow::array::{Float64Array, Int64Array, RecordBatch, StringArray};
     use arrow::datatypes::{Field, Schema, SchemaRef};
-    use arrow::util::pretty::pretty_format_batches;
     use async_trait::async_trait;
     use datafusion::catalog::{Session, TableProvider};
     use datafusion::common::Statistics;
     use datafusion::common::stats::Precision;
     use datafusion::datasource::{MemTable, TableType};
-    use datafusion::execution::session_state::SessionStateBuilder;
     use datafusion::physical_plan::ExecutionPlan;
-    use datafusion::prelude::{SessionConfig, SessionContext};
+    use datafusion::prelude::SessionContext;
 
     /// An in-memory table that knows its row count, as the dataset tables do.
     #[derive(Debug)]
@@ -468,17 +467,6 @@ mod tests {
             let mut statistics = Statistics::new_unknown(&self.inner.schema());
             statistics.num_rows = Precision::Exact(self.rows);
             Some(statistics)
-        }
-    }
-
-    /// Pseudo-random numbers below `n`, the same on every run.
-    fn numbers(seed: u64) -> impl FnMut(u64) -> u64 {
-        let mut state = seed;
-        move |n| {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (state >> 33) % n
         }
     }
 
@@ -597,16 +585,13 @@ mod tests {
             ],
             1,
         );
-        let config = SessionConfig::new()
-            .with_target_partitions(partitions)
-            .with_batch_size(64);
-        let mut builder = SessionStateBuilder::new()
-            .with_config(config)
-            .with_default_features();
-        if eager {
-            builder = builder.with_optimizer_rule(Arc::new(EagerAggregation));
-        }
-        let ctx = SessionContext::new_with_state(builder.build());
+        let ctx = session(partitions, 64, |builder| {
+            if eager {
+                builder.with_optimizer_rule(Arc::new(EagerAggregation))
+            } else {
+                builder
+            }
+        });
         for (name, table) in [("f", f), ("d", d), ("e", e)] {
             ctx.register_table(name, table).expect("register");
         }
@@ -615,18 +600,8 @@ mod tests {
 
     /// The rows, sorted, and the optimized logical plan.
     async fn run(ctx: &SessionContext, sql: &str) -> (Vec<String>, String) {
-        let frame = ctx.sql(sql).await.expect("plan");
-        let plan = frame
-            .clone()
-            .into_optimized_plan()
-            .expect("optimize")
-            .display_indent()
-            .to_string();
-        let batches = frame.collect().await.expect("run");
-        let text = pretty_format_batches(&batches).expect("format").to_string();
-        let mut rows: Vec<String> = text.lines().map(str::to_owned).collect();
-        rows.sort();
-        (rows, plan)
+        let answer = answer(ctx, sql).await;
+        (answer.sorted_lines(), answer.logical)
     }
 
     #[tokio::test]

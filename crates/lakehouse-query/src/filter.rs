@@ -238,7 +238,7 @@ const FEW_ROWS: usize = 5;
 #[derive(Debug, Eq)]
 struct Conjunct {
     expr: Arc<dyn PhysicalExpr>,
-    /// A column compared with a literal, or tested for null: evaluated on every row.
+    /// A plain comparison (see [`is_plain`]): evaluated on every row.
     plain: bool,
     /// The input columns it reads, ascending ...
     columns: Vec<usize>,
@@ -325,8 +325,8 @@ pub(crate) struct Conjunction {
 }
 
 impl Conjunction {
-    /// Plain comparisons first (they cannot fail, so the order changes no answer and no error a query
-    /// could have had), the others in the order written.
+    /// Plain comparisons first, the others in the order written. A plain comparison cannot fail, so
+    /// taking it first changes no answer; it can only leave the others fewer rows to fail on.
     fn new(conjuncts: Vec<Arc<dyn PhysicalExpr>>, schema: &Schema) -> Result<Self> {
         let mut conjuncts = conjuncts
             .into_iter()
@@ -465,16 +465,15 @@ impl PhysicalExpr for Conjunction {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::{answer, numbers, session};
     use arrow::array::{Int64Array, StringArray, StringViewArray};
     use arrow::datatypes::Field;
-    use arrow::util::pretty::pretty_format_batches;
     use datafusion::datasource::MemTable;
-    use datafusion::execution::session_state::SessionStateBuilder;
-    use datafusion::prelude::{SessionConfig, SessionContext};
+    use datafusion::prelude::SessionContext;
 
     /// Text that is short, exactly 12 bytes, 13 bytes, long with a short value's first bytes, of a short
-    /// value's length and first bytes but another last byte, multi-byte, empty, and null, as views (`v`) and as plain strings (`p`); numbers with nulls; batches of uneven
-    /// sizes.
+    /// value's length and first bytes but another last byte, multi-byte, empty, and null, as views (`v`)
+    /// and as plain strings (`p`); numbers with nulls; batches of uneven sizes.
     fn table(partitions: usize) -> MemTable {
         let schema = Arc::new(Schema::new(vec![
             Field::new("k", DataType::Int64, true),
@@ -495,13 +494,7 @@ mod tests {
             Some("café"),
             None,
         ];
-        let mut state = 11u64;
-        let mut next = move |n: u64| {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (state >> 33) % n
-        };
+        let mut next = numbers(11);
         let sizes = [1usize, 9, 300, 64, 1000, 3, 700];
         let mut all = Vec::new();
         for _ in 0..partitions {
@@ -535,37 +528,16 @@ mod tests {
     }
 
     fn context(fast: bool, partitions: usize) -> SessionContext {
-        let config = SessionConfig::new()
-            .with_target_partitions(partitions)
-            .with_batch_size(100);
-        let mut builder = SessionStateBuilder::new()
-            .with_config(config)
-            .with_default_features();
-        if fast {
-            builder = builder.with_physical_optimizer_rule(Arc::new(FastFilters));
-        }
-        let ctx = SessionContext::new_with_state(builder.build());
+        let ctx = session(partitions, 100, |builder| {
+            if fast {
+                builder.with_physical_optimizer_rule(Arc::new(FastFilters))
+            } else {
+                builder
+            }
+        });
         ctx.register_table("t", Arc::new(table(partitions)))
             .expect("register");
         ctx
-    }
-
-    /// The sorted rows as text, and the physical plan.
-    async fn run(ctx: &SessionContext, sql: &str) -> (Vec<String>, String) {
-        let frame = ctx.sql(sql).await.expect("plan");
-        let plan = frame
-            .clone()
-            .create_physical_plan()
-            .await
-            .expect("physical plan");
-        let shown = datafusion::physical_plan::displayable(plan.as_ref())
-            .indent(false)
-            .to_string();
-        let batches = frame.collect().await.expect("run");
-        let text = pretty_format_batches(&batches).expect("format").to_string();
-        let mut rows: Vec<String> = text.lines().map(str::to_owned).collect();
-        rows.sort();
-        (rows, shown)
     }
 
     #[tokio::test]
@@ -645,8 +617,9 @@ mod tests {
             let plain = context(false, partitions);
             let fast = context(true, partitions);
             for (sql, inline, conjunction) in queries {
-                let (expected, _) = run(&plain, sql).await;
-                let (got, plan) = run(&fast, sql).await;
+                let expected = answer(&plain, sql).await.sorted_lines();
+                let got = answer(&fast, sql).await;
+                let (got, plan) = (got.sorted_lines(), got.physical);
                 assert_eq!(got, expected, "{sql} on {partitions} partitions");
                 assert!(
                     expected.len() > 4 || sql.contains("n = 1000"),

@@ -17,6 +17,8 @@ mod filter;
 pub mod provider;
 pub mod readonly;
 pub mod service;
+#[cfg(test)]
+mod testing;
 mod window;
 
 use datafusion::error::DataFusionError;

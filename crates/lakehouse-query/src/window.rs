@@ -430,12 +430,11 @@ impl Shifting {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::{answer, numbers, session};
     use arrow::array::{Array, Float64Array, Int64Array, StringArray};
     use arrow::datatypes::{DataType, Field, Schema};
-    use arrow::util::pretty::pretty_format_batches;
     use datafusion::datasource::MemTable;
-    use datafusion::execution::session_state::SessionStateBuilder;
-    use datafusion::prelude::{SessionConfig, SessionContext};
+    use datafusion::prelude::SessionContext;
 
     /// Rows in batches of uneven sizes, window partitions running across them; keys and values with nulls.
     fn table(partitions: usize) -> MemTable {
@@ -445,13 +444,7 @@ mod tests {
             Field::new("o", DataType::Int64, false),
             Field::new("v", DataType::Float64, true),
         ]));
-        let mut state = 7u64;
-        let mut next = move |n: u64| {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (state >> 33) % n
-        };
+        let mut next = numbers(7);
         let sizes = [1usize, 7, 64, 3, 200, 17, 1000, 5, 300];
         let mut all = Vec::new();
         let mut order = 0i64;
@@ -493,34 +486,16 @@ mod tests {
     }
 
     fn context(shift: bool, partitions: usize) -> SessionContext {
-        let config = SessionConfig::new()
-            .with_target_partitions(partitions)
-            .with_batch_size(50);
-        let mut builder = SessionStateBuilder::new()
-            .with_config(config)
-            .with_default_features();
-        if shift {
-            builder = builder.with_physical_optimizer_rule(Arc::new(ShiftWindows));
-        }
-        let ctx = SessionContext::new_with_state(builder.build());
+        let ctx = session(partitions, 50, |builder| {
+            if shift {
+                builder.with_physical_optimizer_rule(Arc::new(ShiftWindows))
+            } else {
+                builder
+            }
+        });
         ctx.register_table("t", Arc::new(table(partitions)))
             .expect("register");
         ctx
-    }
-
-    async fn run(ctx: &SessionContext, sql: &str) -> (String, String) {
-        let frame = ctx.sql(sql).await.expect("plan");
-        let plan = frame
-            .clone()
-            .create_physical_plan()
-            .await
-            .expect("physical plan");
-        let shown = datafusion::physical_plan::displayable(plan.as_ref())
-            .indent(false)
-            .to_string();
-        let batches = frame.collect().await.expect("run");
-        let text = pretty_format_batches(&batches).expect("format").to_string();
-        (text, shown)
     }
 
     #[test]
@@ -630,8 +605,9 @@ mod tests {
                 } else {
                     sql
                 };
-                let (ours, plan) = run(&with, &sql).await;
-                let (theirs, _) = run(&without, &sql).await;
+                let ours = answer(&with, &sql).await;
+                let (ours, plan) = (ours.text, ours.physical);
+                let theirs = answer(&without, &sql).await.text;
                 let differ = ours.lines().zip(theirs.lines()).find(|(a, b)| a != b);
                 assert!(
                     differ.is_none() && ours.len() == theirs.len(),
