@@ -358,7 +358,11 @@ fn evaluate_kept(expr: &Arc<dyn PhysicalExpr>, batch: &RecordBatch) -> Result<Bo
             internal_err!("a filter conjunct gave {}", other.data_type())
         }
         ColumnarValue::Array(array) => match array.as_boolean_opt() {
-            Some(result) => Ok(kept(result)),
+            Some(result) if result.len() == rows => Ok(kept(result)),
+            Some(result) => internal_err!(
+                "a filter conjunct gave {} answers for {rows} rows",
+                result.len()
+            ),
             None => internal_err!("a filter conjunct gave {}", array.data_type()),
         },
     }
