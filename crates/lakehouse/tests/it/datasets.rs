@@ -61,6 +61,16 @@ async fn rows(http: &Client, base: &str, statement: &str) -> Vec<Value> {
     body["rows"].as_array().unwrap().clone()
 }
 
+/// One plan of `query` from `EXPLAIN`: `logical_plan` or `physical_plan` (empty when missing).
+async fn explained(http: &Client, base: &str, query: &str, kind: &str) -> String {
+    rows(http, base, &format!("EXPLAIN {query}"))
+        .await
+        .iter()
+        .find(|row| row[0] == kind)
+        .map(|row| row[1].as_str().unwrap_or_default().to_owned())
+        .unwrap_or_default()
+}
+
 async fn scalar(http: &Client, base: &str, statement: &str) -> Value {
     rows(http, base, statement).await[0][0].clone()
 }
@@ -230,12 +240,7 @@ async fn a_fact_table_is_aggregated_before_its_join() {
         .map(|(state, (n, hours))| json!([state, n, hours]))
         .collect();
     assert_eq!(rows(&http, base, query).await, expected);
-    let plan = rows(&http, base, &format!("EXPLAIN {query}")).await;
-    let logical = plan
-        .iter()
-        .find(|row| row[0] == "logical_plan")
-        .map(|row| row[1].as_str().unwrap_or_default().to_owned())
-        .unwrap_or_default();
+    let logical = explained(&http, base, query, "logical_plan").await;
     assert!(
         logical.contains("groupBy=[[t.worker_id]], aggr=[[count(Int64(1)) AS __eager_agg"),
         "{logical}"
@@ -292,12 +297,7 @@ async fn a_filter_on_short_text_and_numbers_keeps_the_right_rows() {
         .collect();
     assert_eq!(expected.len(), 4, "every status but approved is counted");
     assert_eq!(rows(&http, base, query).await, expected);
-    let plan = rows(&http, base, &format!("EXPLAIN {query}")).await;
-    let physical = plan
-        .iter()
-        .find(|row| row[0] == "physical_plan")
-        .map(|row| row[1].as_str().unwrap_or_default().to_owned())
-        .unwrap_or_default();
+    let physical = explained(&http, base, query, "physical_plan").await;
     assert!(
         physical.contains(
             "FilterExec: status@1 != \"approved\" (inline) AND hours@0 > 10 AND note@2 LIKE"
