@@ -469,7 +469,7 @@ impl PhysicalExpr for Conjunction {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{answer, numbers, session};
+    use crate::testing::{answer, numbers, session, uneven_table};
     use arrow::array::{Int64Array, StringArray, StringViewArray};
     use arrow::datatypes::Field;
     use datafusion::datasource::MemTable;
@@ -500,35 +500,23 @@ mod tests {
         ];
         let mut next = numbers(11);
         let sizes = [1usize, 9, 300, 64, 1000, 3, 700];
-        let mut all = Vec::new();
-        for _ in 0..partitions {
-            let mut batches = Vec::new();
-            for &size in &sizes {
-                let k: Vec<Option<i64>> = (0..size)
-                    .map(|_| (next(25) != 0).then(|| next(40) as i64))
-                    .collect();
-                let n: Vec<Option<i64>> = (0..size)
-                    .map(|_| (next(7) != 0).then(|| next(100) as i64))
-                    .collect();
-                let text: Vec<Option<&str>> = (0..size)
-                    .map(|_| texts[next(texts.len() as u64) as usize])
-                    .collect();
-                batches.push(
-                    RecordBatch::try_new(
-                        schema.clone(),
-                        vec![
-                            Arc::new(Int64Array::from(k)),
-                            Arc::new(Int64Array::from(n)),
-                            Arc::new(StringViewArray::from(text.clone())),
-                            Arc::new(StringArray::from(text)),
-                        ],
-                    )
-                    .expect("batch"),
-                );
-            }
-            all.push(batches);
-        }
-        MemTable::try_new(schema, all).expect("table")
+        uneven_table(schema, partitions, &sizes, |size| {
+            let k: Vec<Option<i64>> = (0..size)
+                .map(|_| (next(25) != 0).then(|| next(40) as i64))
+                .collect();
+            let n: Vec<Option<i64>> = (0..size)
+                .map(|_| (next(7) != 0).then(|| next(100) as i64))
+                .collect();
+            let text: Vec<Option<&str>> = (0..size)
+                .map(|_| texts[next(texts.len() as u64) as usize])
+                .collect();
+            vec![
+                Arc::new(Int64Array::from(k)),
+                Arc::new(Int64Array::from(n)),
+                Arc::new(StringViewArray::from(text.clone())),
+                Arc::new(StringArray::from(text)),
+            ]
+        })
     }
 
     fn context(fast: bool, partitions: usize) -> SessionContext {

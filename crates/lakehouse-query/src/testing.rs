@@ -1,7 +1,10 @@
 //! What the optimizer rules' tests share: seeded numbers for their tables, a session with or without a
 //! rule, and a query's answer beside its plans.
 
+use arrow::array::{ArrayRef, RecordBatch};
+use arrow::datatypes::SchemaRef;
 use arrow::util::pretty::pretty_format_batches;
+use datafusion::datasource::MemTable;
 use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
@@ -15,6 +18,25 @@ pub(crate) fn numbers(seed: u64) -> impl FnMut(u64) -> u64 {
             .wrapping_add(1442695040888963407);
         (state >> 33) % n
     }
+}
+
+/// A table of `partitions` partitions, each of batches of the `sizes` given (uneven, so that what a rule
+/// does across batch boundaries is seen), their columns made by `columns(rows)`.
+pub(crate) fn uneven_table(
+    schema: SchemaRef,
+    partitions: usize,
+    sizes: &[usize],
+    mut columns: impl FnMut(usize) -> Vec<ArrayRef>,
+) -> MemTable {
+    let all = (0..partitions)
+        .map(|_| {
+            sizes
+                .iter()
+                .map(|&rows| RecordBatch::try_new(schema.clone(), columns(rows)).expect("batch"))
+                .collect()
+        })
+        .collect();
+    MemTable::try_new(schema, all).expect("table")
 }
 
 /// A session with DataFusion's defaults, `partitions` target partitions and batches of `batch_rows`, and

@@ -430,7 +430,7 @@ impl Shifting {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{answer, numbers, session};
+    use crate::testing::{answer, numbers, session, uneven_table};
     use arrow::array::{Array, Float64Array, Int64Array, StringArray};
     use arrow::datatypes::{DataType, Field, Schema};
     use datafusion::datasource::MemTable;
@@ -445,44 +445,32 @@ mod tests {
             Field::new("v", DataType::Float64, true),
         ]));
         let mut next = numbers(7);
-        let sizes = [1usize, 7, 64, 3, 200, 17, 1000, 5, 300];
-        let mut all = Vec::new();
         let mut order = 0i64;
-        for _ in 0..partitions {
-            let mut batches = Vec::new();
-            for &size in &sizes {
-                let k: Vec<Option<i64>> = (0..size)
-                    .map(|_| (next(20) != 0).then(|| next(40) as i64))
-                    .collect();
-                let s: Vec<Option<String>> = (0..size)
-                    .map(|_| (next(10) != 0).then(|| format!("s{}", next(3))))
-                    .collect();
-                // Unique, so that every order is total, and not the order rows arrive in.
-                let o: Vec<i64> = (0..size)
-                    .map(|_| {
-                        order += 1;
-                        order * 7919 % 100_003
-                    })
-                    .collect();
-                let v: Vec<Option<f64>> = (0..size)
-                    .map(|_| (next(5) != 0).then(|| next(1000) as f64 / 4.0))
-                    .collect();
-                batches.push(
-                    RecordBatch::try_new(
-                        schema.clone(),
-                        vec![
-                            Arc::new(Int64Array::from(k)),
-                            Arc::new(StringArray::from(s)),
-                            Arc::new(Int64Array::from(o)),
-                            Arc::new(Float64Array::from(v)),
-                        ],
-                    )
-                    .expect("batch"),
-                );
-            }
-            all.push(batches);
-        }
-        MemTable::try_new(schema, all).expect("table")
+        let sizes = [1usize, 7, 64, 3, 200, 17, 1000, 5, 300];
+        uneven_table(schema, partitions, &sizes, |size| {
+            let k: Vec<Option<i64>> = (0..size)
+                .map(|_| (next(20) != 0).then(|| next(40) as i64))
+                .collect();
+            let s: Vec<Option<String>> = (0..size)
+                .map(|_| (next(10) != 0).then(|| format!("s{}", next(3))))
+                .collect();
+            // Unique, so that every order is total, and not the order rows arrive in.
+            let o: Vec<i64> = (0..size)
+                .map(|_| {
+                    order += 1;
+                    order * 7919 % 100_003
+                })
+                .collect();
+            let v: Vec<Option<f64>> = (0..size)
+                .map(|_| (next(5) != 0).then(|| next(1000) as f64 / 4.0))
+                .collect();
+            vec![
+                Arc::new(Int64Array::from(k)),
+                Arc::new(StringArray::from(s)),
+                Arc::new(Int64Array::from(o)),
+                Arc::new(Float64Array::from(v)),
+            ]
+        })
     }
 
     fn context(shift: bool, partitions: usize) -> SessionContext {
