@@ -11,11 +11,13 @@
 //! - [`catalog`]: [`CatalogApi`], the dataset registry.
 //! - [`ingest`]: [`IngestApi`], bodies into table versions.
 //! - [`query`]: [`QueryApi`], read-only SQL ([`QueryResult`] carries Arrow batches).
+//! - [`matrix`]: [`MatrixApi`], corpora and matrix search.
 #![deny(missing_docs)]
 
 pub mod catalog;
 pub mod embed;
 pub mod ingest;
+pub mod matrix;
 pub mod query;
 pub mod storage;
 pub mod vector;
@@ -24,6 +26,7 @@ pub use catalog::CatalogApi;
 pub use embed::EmbedApi;
 pub use ingest::IngestApi;
 pub use lakehouse_types::{ApiError, RequestContext};
+pub use matrix::MatrixApi;
 pub use query::{QueryApi, QueryResult};
 pub use storage::StorageApi;
 pub use vector::VectorApi;

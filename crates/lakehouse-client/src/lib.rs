@@ -12,11 +12,13 @@
 //! - [`embed`]: text to vectors ([`HttpEmbedClient`]).
 //! - [`catalog`], [`ingest`], [`query`]: datasets ([`HttpCatalogClient`], [`HttpIngestClient`],
 //!   [`HttpQueryClient`]).
+//! - [`matrix`]: matrix search ([`HttpMatrixClient`]).
 #![deny(missing_docs)]
 
 pub mod catalog;
 pub mod embed;
 pub mod ingest;
+pub mod matrix;
 pub mod query;
 pub mod remote;
 pub mod storage;
@@ -25,6 +27,7 @@ pub mod vector;
 pub use catalog::HttpCatalogClient;
 pub use embed::HttpEmbedClient;
 pub use ingest::HttpIngestClient;
+pub use matrix::HttpMatrixClient;
 pub use query::HttpQueryClient;
 pub use remote::Remote;
 pub use storage::HttpStorageClient;

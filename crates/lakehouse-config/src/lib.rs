@@ -131,6 +131,8 @@ pub struct Config {
     pub log_format: String,
     /// Default log filter (`RUST_LOG` syntax).
     pub log_level: String,
+    /// What each role may see and do (`[roles.NAME]` over the built-in roles).
+    pub policy: lakehouse_types::policy::Policy,
     /// The merged raw layers, for the sections services read themselves.
     figment: Figment,
 }
@@ -330,6 +332,7 @@ impl Config {
             api_keys,
             log_format: raw.log.format,
             log_level: raw.log.level,
+            policy: lakehouse_types::policy::Policy::new(raw.roles),
             figment,
         })
     }

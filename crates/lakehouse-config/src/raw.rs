@@ -36,6 +36,8 @@ pub struct RawConfig {
     pub auth: RawAuth,
     /// `[log]`.
     pub log: RawLog,
+    /// `[roles.NAME]`: what each role may see and do.
+    pub roles: BTreeMap<String, lakehouse_types::policy::RolePolicy>,
 }
 
 impl Default for RawConfig {
@@ -47,6 +49,7 @@ impl Default for RawConfig {
             services: BTreeMap::new(),
             auth: RawAuth::default(),
             log: RawLog::default(),
+            roles: BTreeMap::new(),
         }
     }
 }

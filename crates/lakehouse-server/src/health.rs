@@ -31,6 +31,9 @@ pub async fn health(State(services): State<Arc<Services>>) -> Json<HealthReport>
     if let Some(vector) = &services.vector {
         checks.push(("vectord", vector.health()));
     }
+    if let Some(matrix) = &services.matrix {
+        checks.push(("matrixd", matrix.health()));
+    }
     let (names, futures): (Vec<_>, Vec<_>) = checks.into_iter().unzip();
     let reports = join_all(futures).await;
     let services: BTreeMap<String, ServiceHealth> =

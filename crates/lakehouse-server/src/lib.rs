@@ -28,7 +28,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::routing::get;
-use lakehouse_api::{CatalogApi, EmbedApi, IngestApi, QueryApi, StorageApi, VectorApi};
+use lakehouse_api::{CatalogApi, EmbedApi, IngestApi, MatrixApi, QueryApi, StorageApi, VectorApi};
 use tokio::net::TcpListener;
 
 pub use auth::Authenticator;
@@ -51,6 +51,8 @@ pub struct Services {
     pub embed: Option<Arc<dyn EmbedApi>>,
     /// vectord.
     pub vector: Option<Arc<dyn VectorApi>>,
+    /// matrixd.
+    pub matrix: Option<Arc<dyn MatrixApi>>,
 }
 
 /// The whole HTTP application over `services`.
@@ -73,6 +75,9 @@ pub fn app(services: Services, auth: Arc<Authenticator>, metrics: Arc<Metrics>) 
     }
     if let Some(embed) = &services.embed {
         api = api.merge(api::embed::router(Arc::clone(embed)));
+    }
+    if let Some(matrix) = &services.matrix {
+        api = api.merge(api::matrix::router(Arc::clone(matrix)));
     }
     let api = api.layer(axum::middleware::from_fn_with_state(
         auth,

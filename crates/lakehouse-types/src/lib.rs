@@ -12,14 +12,20 @@
 //! - [`dataset`]: catalog, ingest and SQL types.
 //! - [`embed`]: embedding requests and responses.
 //! - [`vector`]: vector index requests and responses.
+//! - [`filter`]: the filter language of vector and matrix search.
+//! - [`policy`]: what each role may see and do.
+//! - [`matrix`]: matrix search requests and responses.
 #![deny(missing_docs)]
 
 pub mod auth;
 pub mod dataset;
 pub mod embed;
 pub mod error;
+pub mod filter;
 pub mod health;
 pub mod keys;
+pub mod matrix;
+pub mod policy;
 pub mod storage;
 pub mod vector;
 

@@ -144,3 +144,9 @@ impl From<Error> for ApiError {
         }
     }
 }
+
+impl From<lakehouse_types::filter::FilterError> for Error {
+    fn from(err: lakehouse_types::filter::FilterError) -> Self {
+        Error::InvalidFilter(err.0)
+    }
+}

@@ -10,7 +10,7 @@
 //! - [`index`]: the in-memory index and its search strategy (graph walk or exact scan).
 //! - [`hnsw`]: one HNSW index (the graph lives in the private `graph` module, its kernels in `distance`).
 //! - [`exact`]: brute-force search and the metric definitions.
-//! - [`filter`]: metadata filters.
+//! - [`filter`]: metadata filters (the language itself lives in `lakehouse_types::filter`).
 //! - [`validate`]: request and batch validation.
 //! - [`codec`]: the binary formats of segments and snapshot tables.
 //! - [`persist`]: the storage layout, snapshots and compaction.
@@ -21,7 +21,10 @@ pub mod codec;
 mod distance;
 pub mod error;
 pub mod exact;
-pub mod filter;
+pub mod filter {
+    //! Metadata filters: the language shared with matrix search, from `lakehouse_types`.
+    pub use lakehouse_types::filter::{Filter, FilterError};
+}
 mod graph;
 pub mod handle;
 pub mod hnsw;

@@ -6,15 +6,16 @@
 use std::sync::Arc;
 
 use anyhow::Context;
-use lakehouse_api::{CatalogApi, EmbedApi, IngestApi, QueryApi, StorageApi, VectorApi};
+use lakehouse_api::{CatalogApi, EmbedApi, IngestApi, MatrixApi, QueryApi, StorageApi, VectorApi};
 use lakehouse_catalog::Catalog;
 use lakehouse_client::{
-    HttpCatalogClient, HttpEmbedClient, HttpIngestClient, HttpQueryClient, HttpStorageClient,
-    HttpVectorClient,
+    HttpCatalogClient, HttpEmbedClient, HttpIngestClient, HttpMatrixClient, HttpQueryClient,
+    HttpStorageClient, HttpVectorClient,
 };
 use lakehouse_config::{Config, ServiceName};
 use lakehouse_embed::EmbedService;
 use lakehouse_ingest::Ingest;
+use lakehouse_matrix::{MatrixDeps, MatrixService};
 use lakehouse_query::Query;
 use lakehouse_server::{Metrics, Reading, Services};
 use lakehouse_storage::{StorageLimits, StorageService, build_object_store};
@@ -43,9 +44,18 @@ pub fn placement(config: &Config, service: ServiceName) -> Placement {
     }
 }
 
+/// The services of this process, and those with work to finish at shutdown.
+#[derive(Debug)]
+pub struct Composed {
+    /// Every service this process serves or routes to.
+    pub services: Services,
+    /// matrixd, when it runs here (its recordings are flushed at shutdown).
+    pub matrix: Option<MatrixService>,
+}
+
 /// Builds the services of this process.
 /// Services that keep their own counters register them with `metrics`.
-pub fn services(config: &Config, metrics: &mut Metrics) -> anyhow::Result<Services> {
+pub fn services(config: &Config, metrics: &mut Metrics) -> anyhow::Result<Composed> {
     let mut store: Option<Arc<dyn ObjectStore>> = None;
     let mut object_store = || -> anyhow::Result<Arc<dyn ObjectStore>> {
         if let Some(store) = &store {
@@ -146,8 +156,92 @@ pub fn services(config: &Config, metrics: &mut Metrics) -> anyhow::Result<Servic
     };
 
     datasets(config, &mut services, &mut object_store)?;
+    let matrix = matrix(config, &mut services, metrics)?;
 
-    Ok(services)
+    Ok(Composed { services, matrix })
+}
+
+/// matrixd: over the services of this process where they run here, over HTTP clients otherwise (a
+/// matrixd alone reaches every other service at its `[services]` URL).
+fn matrix(
+    config: &Config,
+    services: &mut Services,
+    metrics: &mut Metrics,
+) -> anyhow::Result<Option<MatrixService>> {
+    match placement(config, ServiceName::Matrixd) {
+        Placement::Absent => return Ok(None),
+        Placement::Remote => {
+            services.matrix = Some(Arc::new(HttpMatrixClient::new(
+                config.service_url(ServiceName::Matrixd),
+            )?));
+            return Ok(None);
+        }
+        Placement::Local => {}
+    }
+    let url = |service| config.service_url(service).to_owned();
+    let deps = MatrixDeps {
+        catalog: match &services.catalog {
+            Some(local) => Arc::clone(local),
+            None => Arc::new(HttpCatalogClient::new(&url(ServiceName::Catalogd))?),
+        },
+        query: match &services.query {
+            Some(local) => Arc::clone(local),
+            None => Arc::new(HttpQueryClient::new(&url(ServiceName::Queryd))?),
+        },
+        embed: match &services.embed {
+            Some(local) => Arc::clone(local),
+            None => Arc::new(HttpEmbedClient::new(&url(ServiceName::Embedd))?),
+        },
+        vector: match &services.vector {
+            Some(local) => Arc::clone(local),
+            None => Arc::new(HttpVectorClient::new(&url(ServiceName::Vectord))?),
+        },
+        storage: match &services.storage {
+            Some(local) => Arc::clone(local),
+            None => Arc::new(HttpStorageClient::new(&url(ServiceName::Storaged))?),
+        },
+        ingest: match &services.ingest {
+            Some(local) => Arc::clone(local),
+            None => Arc::new(HttpIngestClient::new(&url(ServiceName::Ingestd))?),
+        },
+    };
+    let matrix = MatrixService::new(
+        deps,
+        Arc::new(config.policy.clone()),
+        config.section("matrix").context("configuring [matrix]")?,
+    );
+    matrix.start();
+    let stats = matrix.clone();
+    metrics.read_at_scrape(move || {
+        let mut readings = Vec::new();
+        if let Some(r) = stats.recorder_stats() {
+            use std::sync::atomic::Ordering::Relaxed;
+            readings.push(Reading::counter(
+                "matrix_recordings_written",
+                "Searches appended to the matrix_recordings dataset",
+                r.written.load(Relaxed),
+            ));
+            readings.push(Reading::counter(
+                "matrix_recordings_dropped",
+                "Search recordings dropped because the queue was full",
+                r.dropped.load(Relaxed),
+            ));
+            readings.push(Reading::counter(
+                "matrix_recordings_failed_batches",
+                "Appends of recordings that failed (each retried)",
+                r.failed_batches.load(Relaxed),
+            ));
+        }
+        let counts = stats.corpus_counts();
+        readings.push(Reading::gauge(
+            "matrix_corpora",
+            "Corpora defined",
+            counts.values().sum::<u64>(),
+        ));
+        readings
+    });
+    services.matrix = Some(Arc::new(matrix.clone()) as Arc<dyn MatrixApi>);
+    Ok(Some(matrix))
 }
 
 /// catalogd, ingestd and queryd. Ingest and query in this process share the local catalog (the tables and

@@ -18,6 +18,7 @@ pub struct Bound {
     listener: TcpListener,
     app: axum::Router,
     grace: Duration,
+    matrix: Option<lakehouse_matrix::MatrixService>,
 }
 
 /// Refuses what must never run: an open server on a non-loopback address.
@@ -36,10 +37,10 @@ pub fn check_exposure(config: &Config) -> anyhow::Result<()> {
 pub async fn bind(config: &Config) -> anyhow::Result<Bound> {
     check_exposure(config)?;
     let mut metrics = Metrics::new();
-    let services = crate::compose::services(config, &mut metrics)?;
+    let composed = crate::compose::services(config, &mut metrics)?;
     let metrics = Arc::new(metrics);
     let auth = Arc::new(Authenticator::new(&config.api_keys));
-    let app = lakehouse_server::app(services, auth, metrics);
+    let app = lakehouse_server::app(composed.services, auth, metrics);
     let listener = TcpListener::bind(config.listen).await.with_context(|| {
         format!(
             "cannot listen on {}; is another server using it? (--listen to choose)",
@@ -52,6 +53,7 @@ pub async fn bind(config: &Config) -> anyhow::Result<Bound> {
         listener,
         app,
         grace: Duration::from_secs(config.shutdown_grace_secs),
+        matrix: composed.matrix,
     })
 }
 
@@ -75,6 +77,10 @@ impl Bound {
             () = async { signalled.notified().await; tokio::time::sleep(grace).await } => {
                 tracing::warn!(grace_secs = grace.as_secs(), "requests still in flight after the grace period; exiting");
             }
+        }
+        if let Some(matrix) = &self.matrix {
+            // Searches have stopped: what they recorded is appended before exiting.
+            matrix.shutdown().await;
         }
         tracing::info!("stopped");
         Ok(())

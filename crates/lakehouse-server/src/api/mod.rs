@@ -3,6 +3,7 @@
 pub mod catalog;
 pub mod embed;
 pub mod ingest;
+pub mod matrix;
 pub mod query;
 pub mod storage;
 pub mod vector;

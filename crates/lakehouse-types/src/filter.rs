@@ -1,18 +1,41 @@
-//! Metadata filters: parsed once per query into [`Filter`], then matched against each candidate.
+//! The filter language of vector search and matrix search: parsed once per query into [`Filter`], then
+//! matched against each candidate.
 //!
 //! `{"field": value}` is equality, `{"field": {"op": arg, ...}}` applies operators; every condition is
 //! ANDed. A list-valued field equals a scalar when it contains it, so `{"certifications": "OSHA 10"}` works
-//! on a list of certifications. A missing field matches nothing. Range bounds are numbers, or ISO dates
-//! (`2025-01-13`) / RFC 3339 timestamps compared as points in time, never as strings.
+//! on a list of certifications. A missing or null field matches nothing (not even `not_in`). Range bounds are
+//! numbers, or ISO dates (`2025-01-13`) / RFC 3339 timestamps compared as points in time, never as strings.
+//! `{"$and": [filter, ...]}` ANDs whole filters, for a caller combining conditions on the same field.
+//!
+//! It lives here, with the wire types, because two services evaluate it: vectord inside its graph walk and
+//! matrixd inside its keyword retrieval, and both must agree on every item.
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime};
 use serde_json::Value;
 
-use crate::error::{Error, Result};
-use lakehouse_types::vector::Metadata;
+use crate::vector::Metadata;
 
 /// The operators understood inside `{"field": {...}}`.
-const OPERATORS: &[&str] = &["eq", "in", "gt", "gte", "lt", "lte", "contains_all"];
+const OPERATORS: &[&str] = &[
+    "eq",
+    "in",
+    "not_in",
+    "gt",
+    "gte",
+    "lt",
+    "lte",
+    "contains_all",
+];
+
+/// The key that ANDs a list of whole filters.
+pub const AND: &str = "$and";
+
+/// A filter that cannot be understood; the message names the field and says what is expected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct FilterError(pub String);
+
+type Result<T, E = FilterError> = std::result::Result<T, E>;
 
 /// A parsed filter. Empty filters match everything.
 #[derive(Debug, Clone, Default)]
@@ -24,6 +47,7 @@ pub struct Filter {
 enum Condition {
     Eq(Value),
     In(Vec<Value>),
+    NotIn(Vec<Value>),
     Range { op: RangeOp, bound: Bound },
     ContainsAll(Vec<Value>),
 }
@@ -50,20 +74,50 @@ impl Filter {
             None | Some(Value::Null) => return Ok(Filter::default()),
             Some(Value::Object(object)) => object,
             Some(other) => {
-                return Err(Error::InvalidFilter(format!(
+                return Err(FilterError(format!(
                     "a filter is a JSON object of field conditions, got {}",
                     kind(other)
                 )));
             }
         };
         let mut conditions = Vec::new();
+        Self::parse_into(object, &mut conditions, 0)?;
+        Ok(Filter { conditions })
+    }
+
+    fn parse_into(
+        object: &serde_json::Map<String, Value>,
+        conditions: &mut Vec<(String, Condition)>,
+        depth: usize,
+    ) -> Result<()> {
         for (field, spec) in object {
+            if field == AND {
+                let parts = spec.as_array().ok_or_else(|| {
+                    FilterError(format!(
+                        "'{AND}' takes a list of filters, got {}",
+                        kind(spec)
+                    ))
+                })?;
+                if depth >= 4 {
+                    return Err(FilterError(format!("'{AND}' nests too deeply")));
+                }
+                for part in parts {
+                    let Value::Object(part) = part else {
+                        return Err(FilterError(format!(
+                            "every item of '{AND}' is a filter object, got {}",
+                            kind(part)
+                        )));
+                    };
+                    Self::parse_into(part, conditions, depth + 1)?;
+                }
+                continue;
+            }
             let Value::Object(ops) = spec else {
                 conditions.push((field.clone(), Condition::Eq(spec.clone())));
                 continue;
             };
             if ops.is_empty() {
-                return Err(Error::InvalidFilter(format!(
+                return Err(FilterError(format!(
                     "field '{field}' has an empty condition object; use one of {}",
                     OPERATORS.join(", ")
                 )));
@@ -72,7 +126,7 @@ impl Filter {
                 conditions.push((field.clone(), parse_op(field, op, arg)?));
             }
         }
-        Ok(Filter { conditions })
+        Ok(())
     }
 
     /// Whether the filter has no conditions.
@@ -82,18 +136,32 @@ impl Filter {
 
     /// Whether an item's metadata satisfies every condition.
     pub fn matches(&self, metadata: &Metadata) -> bool {
+        self.matches_by(|field| metadata.get(field))
+    }
+
+    /// Whether an item satisfies every condition, reading its fields through `get`.
+    pub fn matches_by<'a>(&self, get: impl Fn(&str) -> Option<&'a Value>) -> bool {
         self.conditions.iter().all(|(field, condition)| {
-            metadata
-                .get(field)
-                .is_some_and(|value| condition.matches(value))
+            get(field).is_some_and(|value| !value.is_null() && condition.matches(value))
         })
+    }
+
+    /// The fields the filter names, each once, in order.
+    pub fn fields(&self) -> Vec<&str> {
+        let mut fields: Vec<&str> = Vec::new();
+        for (field, _) in &self.conditions {
+            if !fields.contains(&field.as_str()) {
+                fields.push(field);
+            }
+        }
+        fields
     }
 }
 
 fn parse_op(field: &str, op: &str, arg: &Value) -> Result<Condition> {
     let list = |arg: &Value| {
         arg.as_array().cloned().ok_or_else(|| {
-            Error::InvalidFilter(format!(
+            FilterError(format!(
                 "'{op}' on field '{field}' takes a list, got {}",
                 kind(arg)
             ))
@@ -103,12 +171,13 @@ fn parse_op(field: &str, op: &str, arg: &Value) -> Result<Condition> {
     match op {
         "eq" => Ok(Condition::Eq(arg.clone())),
         "in" => list(arg).map(Condition::In),
+        "not_in" => list(arg).map(Condition::NotIn),
         "contains_all" => list(arg).map(Condition::ContainsAll),
         "gt" => range(RangeOp::Gt),
         "gte" => range(RangeOp::Gte),
         "lt" => range(RangeOp::Lt),
         "lte" => range(RangeOp::Lte),
-        unknown => Err(Error::InvalidFilter(format!(
+        unknown => Err(FilterError(format!(
             "unknown operator '{unknown}' on field '{field}'; use one of {}",
             OPERATORS.join(", ")
         ))),
@@ -121,19 +190,19 @@ fn parse_bound(field: &str, arg: &Value) -> Result<Bound> {
     }
     if let Some(s) = arg.as_str() {
         return parse_time(s).map(Bound::Time).ok_or_else(|| {
-            Error::InvalidFilter(format!(
+            FilterError(format!(
                 "range bound '{s}' on field '{field}' is neither a number nor an ISO date (YYYY-MM-DD) or RFC 3339 timestamp"
             ))
         });
     }
-    Err(Error::InvalidFilter(format!(
+    Err(FilterError(format!(
         "range bound on field '{field}' must be a number or an ISO date, got {}",
         kind(arg)
     )))
 }
 
 /// An ISO date or timestamp as milliseconds since the epoch (timestamps without an offset are UTC).
-fn parse_time(s: &str) -> Option<i64> {
+pub fn parse_time(s: &str) -> Option<i64> {
     if let Ok(date) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
         return date
             .and_hms_opt(0, 0, 0)
@@ -153,6 +222,9 @@ impl Condition {
         match self {
             Condition::Eq(expected) => eq_or_contains(value, expected),
             Condition::In(options) => options.iter().any(|option| eq_or_contains(value, option)),
+            Condition::NotIn(options) => {
+                !options.iter().any(|option| eq_or_contains(value, option))
+            }
             Condition::ContainsAll(required) => match value.as_array() {
                 Some(items) => required
                     .iter()
@@ -299,12 +371,51 @@ mod tests {
             json!({"rating": {"gt": "soon"}}),
             json!({"rating": {"gt": [1]}}),
             json!(["state", "TX"]),
+            json!({"$and": {"state": "TX"}}),
+            json!({"$and": [["state"]]}),
+            json!({"status": {"not_in": "x"}}),
             json!("state = TX"),
         ] {
             let err = Filter::parse(Some(&bad)).expect_err("must be refused");
-            assert!(matches!(err, Error::InvalidFilter(_)), "{bad}: {err}");
+            assert!(matches!(err, FilterError(_)), "{bad}: {err}");
         }
         assert!(Filter::parse(Some(&json!({}))).expect("empty").is_empty());
         assert!(Filter::parse(None).expect("none").is_empty());
+    }
+
+    #[test]
+    fn not_in_and_nulls() {
+        let item = json!({"status": "active", "gone": null, "certs": ["OSHA 10"]});
+        assert!(check(
+            json!({"status": {"not_in": ["do_not_rehire"]}}),
+            item.clone()
+        ));
+        assert!(!check(
+            json!({"status": {"not_in": ["active", "x"]}}),
+            item.clone()
+        ));
+        assert!(!check(
+            json!({"certs": {"not_in": ["OSHA 10"]}}),
+            item.clone()
+        ));
+        // A null or missing field fails every condition, `not_in` included.
+        assert!(!check(json!({"gone": {"not_in": ["x"]}}), item.clone()));
+        assert!(!check(json!({"missing": {"not_in": ["x"]}}), item.clone()));
+        assert!(!check(json!({"gone": null}), item));
+    }
+
+    #[test]
+    fn and_combines_conditions_on_one_field() {
+        let item = json!({"status": "active", "rating": 4.2});
+        let both = json!({"$and": [{"status": "active"}, {"status": {"not_in": ["do_not_rehire"]}}],
+                          "rating": {"gte": 4}});
+        assert!(check(both, item.clone()));
+        assert!(!check(
+            json!({"$and": [{"rating": {"gte": 4}}, {"rating": {"gte": 4.5}}]}),
+            item
+        ));
+        let parsed =
+            Filter::parse(Some(&json!({"$and": [{"a": 1}, {"b": 2, "a": 3}]}))).expect("valid");
+        assert_eq!(parsed.fields(), vec!["a", "b"]);
     }
 }

@@ -1,0 +1,525 @@
+//! [`MatrixService`]: the [`MatrixApi`] implementation, its config, and the worker that builds corpora and
+//! keeps them in step with their datasets.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use lakehouse_api::{CatalogApi, EmbedApi, IngestApi, MatrixApi, QueryApi, StorageApi, VectorApi};
+use lakehouse_types::health::ServiceHealth;
+use lakehouse_types::matrix::{
+    CorpusDefinition, CorpusInfo, CorpusList, CorpusStatus, MatrixSearchRequest,
+    MatrixSearchResponse,
+};
+use lakehouse_types::policy::{Access, Policy, RolePolicy};
+use lakehouse_types::{Caller, ErrorCode, RequestContext, Role};
+use serde::Deserialize;
+use tokio::sync::{Notify, watch};
+
+use crate::corpus::Corpus;
+use crate::definition::{check_name, compile, index_name, quote_ident};
+use crate::error::{Error, Result};
+use crate::recordings::{FlushSettings, Recorder, RecorderStats};
+use crate::store::{Store, StoredState};
+use crate::sync::{self, Deps};
+
+/// Matrix settings (`[matrix]` in the config file).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MatrixConfig {
+    /// How often datasets are checked for new versions, in milliseconds.
+    pub follow_interval_ms: u64,
+    /// Texts embedded per request while building.
+    pub embed_batch: usize,
+    /// The largest `k` a search may ask for.
+    pub max_k: usize,
+    /// Most candidates fetched per retrieval list while looking for `k` eligible hits.
+    pub max_depth: usize,
+    /// Most rows a corpus may hold.
+    pub max_rows: usize,
+    /// Whether searches are recorded in `matrix_recordings`.
+    pub recordings: bool,
+    /// Recordings queued before new ones are dropped (and counted).
+    pub recordings_queue: usize,
+    /// How often queued recordings are appended, in milliseconds.
+    pub recordings_flush_ms: u64,
+    /// The API key matrixd presents to services in other processes for its own work (builds, recordings),
+    /// when they require keys. Set it through `LAKEHOUSE_MATRIX__SERVICE_KEY`, not in a file.
+    pub service_key: Option<String>,
+}
+
+impl Default for MatrixConfig {
+    fn default() -> Self {
+        MatrixConfig {
+            follow_interval_ms: 1000,
+            embed_batch: 64,
+            max_k: 100,
+            max_depth: 1000,
+            max_rows: 1_000_000,
+            recordings: true,
+            recordings_queue: 100_000,
+            recordings_flush_ms: 1000,
+            service_key: None,
+        }
+    }
+}
+
+/// The services matrixd uses, each local or remote.
+#[derive(Debug, Clone)]
+pub struct MatrixDeps {
+    /// catalogd.
+    pub catalog: Arc<dyn CatalogApi>,
+    /// queryd.
+    pub query: Arc<dyn QueryApi>,
+    /// embedd.
+    pub embed: Arc<dyn EmbedApi>,
+    /// vectord.
+    pub vector: Arc<dyn VectorApi>,
+    /// storaged.
+    pub storage: Arc<dyn StorageApi>,
+    /// ingestd (recordings).
+    pub ingest: Arc<dyn IngestApi>,
+}
+
+/// Matrix search over the other services.
+#[derive(Debug, Clone)]
+pub struct MatrixService {
+    pub(crate) inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Inner {
+    pub(crate) deps: Deps,
+    pub(crate) config: MatrixConfig,
+    pub(crate) policy: Arc<Policy>,
+    pub(crate) corpora: RwLock<BTreeMap<String, Arc<Corpus>>>,
+    pub(crate) recorder: Option<Recorder>,
+    wake: Notify,
+    stop: watch::Sender<bool>,
+    worker: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+impl MatrixService {
+    /// The service over `deps`; call [`MatrixService::start`] to load corpora and follow datasets.
+    pub fn new(deps: MatrixDeps, policy: Arc<Policy>, config: MatrixConfig) -> Self {
+        let ctx = RequestContext {
+            caller: Caller {
+                name: "matrixd".to_owned(),
+                role: Role::admin(),
+                credential: config.service_key.clone(),
+            },
+            request_id: String::new(),
+        };
+        let recorder = config.recordings.then(|| {
+            Recorder::start(FlushSettings {
+                ingest: Arc::clone(&deps.ingest),
+                ctx: ctx.clone(),
+                every: Duration::from_millis(config.recordings_flush_ms.max(10)),
+                queue: config.recordings_queue,
+            })
+        });
+        let (stop, _) = watch::channel(false);
+        MatrixService {
+            inner: Arc::new(Inner {
+                deps: Deps {
+                    catalog: deps.catalog,
+                    query: deps.query,
+                    embed: deps.embed,
+                    vector: deps.vector,
+                    store: Store::new(deps.storage, ctx.clone()),
+                    ctx,
+                    embed_batch: config.embed_batch.max(1),
+                    max_rows: config.max_rows,
+                },
+                config,
+                policy,
+                corpora: RwLock::new(BTreeMap::new()),
+                recorder,
+                wake: Notify::new(),
+                stop,
+                worker: std::sync::Mutex::new(None),
+            }),
+        }
+    }
+
+    /// Loads the stored corpora and starts the worker that builds them and follows their datasets.
+    pub fn start(&self) {
+        let inner = Arc::clone(&self.inner);
+        let handle = tokio::spawn(async move { inner.work().await });
+        *self
+            .inner
+            .worker
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(handle);
+    }
+
+    /// Stops the worker and flushes the recordings still queued.
+    pub async fn shutdown(&self) {
+        let _ = self.inner.stop.send(true);
+        let handle = self
+            .inner
+            .worker
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(handle) = handle {
+            // A build in progress stops at its next batch; its checkpoint lets the next start resume.
+            handle.abort();
+            let _ = handle.await;
+        }
+        if let Some(recorder) = &self.inner.recorder {
+            recorder.shutdown().await;
+        }
+    }
+
+    /// The recordings counters (written, dropped, failed batches), for metrics.
+    pub fn recorder_stats(&self) -> Option<Arc<RecorderStats>> {
+        self.inner.recorder.as_ref().map(Recorder::stats)
+    }
+
+    /// Corpora by status, for metrics.
+    pub fn corpus_counts(&self) -> BTreeMap<&'static str, u64> {
+        let mut counts = BTreeMap::new();
+        for corpus in self.inner.all() {
+            *counts.entry(corpus.progress().status.as_str()).or_insert(0) += 1;
+        }
+        counts
+    }
+}
+
+impl Inner {
+    pub(crate) fn all(&self) -> Vec<Arc<Corpus>> {
+        self.corpora
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    pub(crate) fn get(&self, name: &str) -> Option<Arc<Corpus>> {
+        self.corpora
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(name)
+            .cloned()
+    }
+
+    pub(crate) fn role(&self, ctx: &RequestContext) -> &RolePolicy {
+        self.policy.role(&ctx.caller.role)
+    }
+
+    /// The worker: loads stored corpora, then on every tick (or wake-up) brings each corpus to its
+    /// dataset's current version and refreshes its job orders.
+    async fn work(self: Arc<Self>) {
+        let mut stopped = self.stop.subscribe();
+        let interval = Duration::from_millis(self.config.follow_interval_ms.max(50));
+        let mut loaded = false;
+        loop {
+            if !loaded {
+                match self.load().await {
+                    Ok(()) => loaded = true,
+                    Err(e) => tracing::warn!(error = %e, "corpora could not be listed; retrying"),
+                }
+            }
+            if loaded && let Err(e) = self.follow().await {
+                tracing::debug!(error = %e, "datasets could not be checked; retrying");
+            }
+            tokio::select! {
+                () = tokio::time::sleep(interval) => {}
+                () = self.wake.notified() => {}
+                _ = stopped.changed() => return,
+            }
+        }
+    }
+
+    /// Reads the stored definitions and states.
+    async fn load(&self) -> Result<()> {
+        let definitions = self.deps.store.definitions().await?;
+        for definition in definitions {
+            if self.get(&definition.name).is_some() {
+                continue;
+            }
+            let state = self
+                .deps
+                .store
+                .state(&definition.name)
+                .await?
+                .unwrap_or_default();
+            let corpus = Arc::new(Corpus::new(definition, state));
+            self.corpora
+                .write()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(corpus.name().to_owned(), corpus);
+        }
+        Ok(())
+    }
+
+    async fn follow(&self) -> Result<()> {
+        let corpora = self.all();
+        if corpora.is_empty() {
+            return Ok(());
+        }
+        let listing = self.deps.catalog.list_datasets(&self.deps.ctx).await?;
+        let versions: HashMap<&str, u64> = listing
+            .datasets
+            .iter()
+            .map(|d| (d.name.as_str(), d.version))
+            .collect();
+        for corpus in corpora {
+            if corpus.is_deleted() {
+                continue;
+            }
+            let Some(&target) = versions.get(corpus.definition.dataset.as_str()) else {
+                if corpus.progress().status != CorpusStatus::Failed {
+                    let message = format!(
+                        "dataset '{}' does not exist; ingest it, then rebuild the corpus",
+                        corpus.definition.dataset
+                    );
+                    corpus.update(|p| {
+                        p.status = CorpusStatus::Failed;
+                        p.error = Some(message);
+                    });
+                }
+                continue;
+            };
+            let rebuild = corpus.take_rebuild();
+            let loaded = corpus.snapshot().map(|s| s.version);
+            let failed_at = corpus.work.lock().await.failed_version;
+            if rebuild || (loaded != Some(target) && failed_at != Some(target)) {
+                // Errors are recorded on the corpus itself.
+                let _ = sync::sync(&self.deps, &corpus, target).await;
+            }
+            if let Some(orders) = &corpus.definition.orders {
+                let have = corpus.orders().map(|o| o.version);
+                if let Some(&version) = versions.get(orders.dataset.as_str())
+                    && have != Some(version)
+                    && let Err(e) = sync::load_orders(&self.deps, &corpus, version).await
+                {
+                    tracing::warn!(corpus = corpus.name(), error = %e, "job orders could not be read");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the caller may define and rebuild corpora: a role that sees every corpus and every field.
+    fn may_manage(&self, ctx: &RequestContext) -> Result<()> {
+        let role = self.role(ctx);
+        if ctx.caller.is_admin() || (role.corpora == Access::All && role.hidden_fields.is_empty()) {
+            Ok(())
+        } else {
+            Err(Error::Forbidden(format!(
+                "role {} may not define or rebuild corpora (a role that sees every corpus and field may)",
+                ctx.caller.role
+            )))
+        }
+    }
+
+    fn may_search(&self, ctx: &RequestContext, name: &str) -> Result<()> {
+        if self.role(ctx).corpora.allows(name) {
+            Ok(())
+        } else {
+            Err(Error::Forbidden(format!(
+                "role {} may not search corpus '{name}'",
+                ctx.caller.role
+            )))
+        }
+    }
+
+    async fn create(
+        &self,
+        ctx: &RequestContext,
+        definition: CorpusDefinition,
+    ) -> Result<CorpusInfo> {
+        self.may_manage(ctx)?;
+        check_name(&definition.name)?;
+        if self.get(&definition.name).is_some() {
+            return Err(Error::AlreadyExists(definition.name));
+        }
+        let (_, rows, schema) = self.deps.schema(&definition.dataset, None).await?;
+        let orders_schema = match &definition.orders {
+            Some(orders) => Some(self.deps.schema(&orders.dataset, None).await?.2),
+            None => None,
+        };
+        let plan = compile(definition.clone(), &schema, orders_schema.as_deref())?;
+        self.check_ids(&plan.definition.dataset, &plan.definition.id_column)
+            .await?;
+        if let Some(orders) = &definition.orders {
+            self.check_ids(&orders.dataset, &orders.id_column).await?;
+        }
+        // Indexes named matrix-* belong to matrix search; one left by a corpus whose deletion was cut
+        // short is dropped so the new corpus starts clean.
+        let index = index_name(&definition.name);
+        match self.deps.vector.drop_index(&self.deps.ctx, &index).await {
+            Ok(()) => tracing::info!(index, "dropped a leftover vector index"),
+            Err(e) if e.code == ErrorCode::IndexNotFound || e.code == ErrorCode::NotFound => {}
+            Err(e) => return Err(e.into()),
+        }
+        let now = chrono::Utc::now();
+        let state = StoredState {
+            created_at: Some(now),
+            updated_at: Some(now),
+            ..StoredState::default()
+        };
+        self.deps.store.put_state(&definition.name, &state).await?;
+        self.deps.store.put_definition(&definition).await?;
+        let corpus = Arc::new(Corpus::new(definition, state));
+        corpus.update(|p| p.rows_total = rows);
+        let info = corpus.info();
+        {
+            let mut corpora = self.corpora.write().unwrap_or_else(PoisonError::into_inner);
+            if corpora.contains_key(corpus.name()) {
+                return Err(Error::AlreadyExists(corpus.name().to_owned()));
+            }
+            corpora.insert(corpus.name().to_owned(), corpus);
+        }
+        self.wake.notify_one();
+        Ok(info)
+    }
+
+    /// Refuses an id column with nulls or repeated values, naming it.
+    async fn check_ids(&self, dataset: &str, column: &str) -> Result<()> {
+        let c = quote_ident(column);
+        let sql = format!(
+            "SELECT count(*) AS n, count({c}) AS present, count(DISTINCT {c}) AS distinct_ids FROM {}",
+            quote_ident(dataset)
+        );
+        let batches = self.deps.sql(sql).await?;
+        let value = |i: usize| -> i64 {
+            batches
+                .first()
+                .and_then(|b| {
+                    b.column(i)
+                        .as_any()
+                        .downcast_ref::<arrow::array::Int64Array>()
+                })
+                .map_or(0, |a| a.value(0))
+        };
+        let (n, present, distinct) = (value(0), value(1), value(2));
+        if present < n {
+            return Err(Error::BadRequest(format!(
+                "id_column '{column}' of dataset '{dataset}' has {} null values; every row needs an id",
+                n - present
+            )));
+        }
+        if distinct < present {
+            return Err(Error::BadRequest(format!(
+                "id_column '{column}' of dataset '{dataset}' is not unique ({} repeated values)",
+                present - distinct
+            )));
+        }
+        Ok(())
+    }
+
+    async fn delete(&self, ctx: &RequestContext, name: &str) -> Result<()> {
+        if !ctx.caller.is_admin() {
+            return Err(Error::Forbidden(format!(
+                "role {} may not delete corpora (admin only)",
+                ctx.caller.role
+            )));
+        }
+        let corpus = self
+            .corpora
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(name)
+            .ok_or_else(|| Error::CorpusNotFound(name.to_owned()))?;
+        corpus.mark_deleted();
+        // Waits for a build in progress to notice and stop.
+        let _work = corpus.work.lock().await;
+        self.deps.store.delete_corpus(name).await?;
+        match self
+            .deps
+            .vector
+            .drop_index(&self.deps.ctx, &index_name(name))
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(e) if e.code == ErrorCode::IndexNotFound || e.code == ErrorCode::NotFound => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn rebuild(&self, ctx: &RequestContext, name: &str) -> Result<CorpusInfo> {
+        self.may_manage(ctx)?;
+        let corpus = self
+            .get(name)
+            .ok_or_else(|| Error::CorpusNotFound(name.to_owned()))?;
+        corpus.request_rebuild();
+        if corpus.progress().status == CorpusStatus::Failed {
+            corpus.update(|p| {
+                p.status = if p.version.is_some() {
+                    CorpusStatus::Ready
+                } else {
+                    CorpusStatus::Building
+                };
+            });
+        }
+        self.wake.notify_one();
+        Ok(corpus.info())
+    }
+}
+
+#[async_trait]
+impl MatrixApi for MatrixService {
+    async fn create_corpus(
+        &self,
+        ctx: &RequestContext,
+        definition: CorpusDefinition,
+    ) -> lakehouse_api::Result<CorpusInfo> {
+        Ok(self.inner.create(ctx, definition).await?)
+    }
+
+    async fn list_corpora(&self, ctx: &RequestContext) -> lakehouse_api::Result<CorpusList> {
+        let role = self.inner.role(ctx);
+        Ok(CorpusList {
+            corpora: self
+                .inner
+                .all()
+                .iter()
+                .filter(|c| role.corpora.allows(c.name()))
+                .map(|c| c.info())
+                .collect(),
+        })
+    }
+
+    async fn corpus(&self, ctx: &RequestContext, name: &str) -> lakehouse_api::Result<CorpusInfo> {
+        self.inner.may_search(ctx, name)?;
+        let corpus = self
+            .inner
+            .get(name)
+            .ok_or_else(|| Error::CorpusNotFound(name.to_owned()))?;
+        Ok(corpus.info())
+    }
+
+    async fn delete_corpus(&self, ctx: &RequestContext, name: &str) -> lakehouse_api::Result<()> {
+        Ok(self.inner.delete(ctx, name).await?)
+    }
+
+    async fn rebuild_corpus(
+        &self,
+        ctx: &RequestContext,
+        name: &str,
+    ) -> lakehouse_api::Result<CorpusInfo> {
+        Ok(self.inner.rebuild(ctx, name).await?)
+    }
+
+    async fn search(
+        &self,
+        ctx: &RequestContext,
+        request: MatrixSearchRequest,
+    ) -> lakehouse_api::Result<MatrixSearchResponse> {
+        let started = Instant::now();
+        Ok(crate::answer::answer(&self.inner, ctx, request, started).await?)
+    }
+
+    async fn health(&self) -> ServiceHealth {
+        let mut health = ServiceHealth::ok("local");
+        for (status, count) in self.corpus_counts() {
+            health = health.with_detail(&format!("corpora_{status}"), count);
+        }
+        health
+    }
+}
