@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use chrono::{DateTime, Utc};
-use lakehouse_types::matrix::{CorpusDefinition, CorpusInfo, CorpusStatus, Fields};
+use lakehouse_types::matrix::{CorpusDefinition, CorpusInfo, CorpusStatus, Fields, SyncStats};
 
 use crate::definition::Plan;
 use crate::keyword::KeywordIndex;
@@ -50,6 +50,7 @@ pub(crate) struct Progress {
     pub(crate) error: Option<String>,
     pub(crate) catching_up_to: Option<u64>,
     pub(crate) updated_at: DateTime<Utc>,
+    pub(crate) last_sync: Option<SyncStats>,
 }
 
 /// What only the build worker touches: the stored state and the fingerprints by id.
@@ -91,6 +92,7 @@ impl Corpus {
             error: stored.error.clone(),
             catching_up_to: None,
             updated_at: stored.updated_at.unwrap_or_else(Utc::now),
+            last_sync: None,
         };
         Corpus {
             definition,
@@ -180,6 +182,7 @@ impl Corpus {
             error: p.error,
             catching_up_to: p.catching_up_to,
             updated_at: p.updated_at,
+            last_sync: p.last_sync,
             definition: self.definition.clone(),
         }
     }

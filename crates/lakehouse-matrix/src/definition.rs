@@ -135,6 +135,10 @@ pub(crate) struct Plan {
     pub(crate) columns: Vec<String>,
     /// Columns filters may name.
     pub(crate) filterable: Vec<String>,
+    /// Whether `filterable` is the default (every column but the id), narrowed once the data is read.
+    pub(crate) filterable_default: bool,
+    /// Columns a rule reads (always metadata).
+    pub(crate) rule_columns: Vec<String>,
     /// Columns stored as vector metadata: filterable, and every column a rule reads.
     pub(crate) metadata: Vec<String>,
     /// Columns split into lists when the definition names them (otherwise found in the data).
@@ -149,6 +153,22 @@ impl Plan {
     /// The vector index holding this corpus's embeddings.
     pub(crate) fn index_name(&self) -> String {
         index_name(&self.definition.name)
+    }
+}
+
+impl Plan {
+    /// Narrows a default `filterable` to the columns that are not prose (`prose`: text columns with a
+    /// value longer than a list or a label ever is), and the metadata with it.
+    pub(crate) fn drop_prose(&mut self, prose: &[String]) {
+        if !self.filterable_default {
+            return;
+        }
+        self.filterable.retain(|c| !prose.contains(c));
+        let mut metadata = self.filterable.clone();
+        for column in &self.rule_columns {
+            push_unique(&mut metadata, column);
+        }
+        self.metadata = metadata;
     }
 }
 
@@ -284,7 +304,6 @@ pub(crate) fn compile(
         }
     }
 
-    let text_only: Vec<&str> = template.columns();
     let filterable = match &definition.filterable {
         Some(list) => {
             for column in list {
@@ -295,7 +314,7 @@ pub(crate) fn compile(
         None => schema
             .iter()
             .map(|c| c.column.as_str())
-            .filter(|c| *c != definition.id_column && !text_only.contains(c))
+            .filter(|c| *c != definition.id_column)
             .map(str::to_owned)
             .collect(),
     };
@@ -319,10 +338,12 @@ pub(crate) fn compile(
     }
     Ok(Plan {
         list_columns: definition.list_columns.clone(),
+        filterable_default: definition.filterable.is_none(),
         definition,
         template,
         columns,
         filterable,
+        rule_columns,
         metadata,
         rule_list_columns,
         separator,

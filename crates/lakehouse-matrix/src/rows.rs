@@ -232,6 +232,22 @@ pub(crate) fn list_columns(plan: &Plan, rows: &[Row]) -> Vec<String> {
     out
 }
 
+/// Text columns holding prose: some value longer than any label or list would be.
+pub(crate) fn prose_columns(rows: &[Row]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for row in rows {
+        for (column, value) in &row.values {
+            if let Value::String(s) = value
+                && s.len() > MAX_LIST_VALUE
+                && !out.contains(column)
+            {
+                out.push(column.clone());
+            }
+        }
+    }
+    out
+}
+
 /// Splits the list columns of every row into lists of trimmed, non-empty items.
 pub(crate) fn split_lists(rows: &mut [Row], columns: &[String], separator: &str) {
     for row in rows {

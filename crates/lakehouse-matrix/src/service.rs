@@ -38,6 +38,9 @@ pub struct MatrixConfig {
     pub max_depth: usize,
     /// Most rows a corpus may hold.
     pub max_rows: usize,
+    /// Rows embedded between two checkpoints of a build's progress (a build cut short resumes from the
+    /// last one).
+    pub checkpoint_rows: usize,
     /// Whether searches are recorded in `matrix_recordings`.
     pub recordings: bool,
     /// Recordings queued before new ones are dropped (and counted).
@@ -57,6 +60,7 @@ impl Default for MatrixConfig {
             max_k: 100,
             max_depth: 1000,
             max_rows: 1_000_000,
+            checkpoint_rows: 4096,
             recordings: true,
             recordings_queue: 100_000,
             recordings_flush_ms: 1000,
@@ -131,6 +135,7 @@ impl MatrixService {
                     ctx,
                     embed_batch: config.embed_batch.max(1),
                     max_rows: config.max_rows,
+                    checkpoint_rows: config.checkpoint_rows.max(1),
                 },
                 config,
                 policy,

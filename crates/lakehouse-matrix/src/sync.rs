@@ -16,7 +16,7 @@ use arrow::record_batch::RecordBatch;
 use lakehouse_api::{CatalogApi, EmbedApi, QueryApi, VectorApi};
 use lakehouse_types::dataset::{ColumnInfo, SqlRequest};
 use lakehouse_types::embed::EmbedRequest;
-use lakehouse_types::matrix::{CorpusStatus, Fields};
+use lakehouse_types::matrix::{CorpusStatus, Fields, SyncStats};
 use lakehouse_types::vector::{AddItem, AddRequest, CreateIndexRequest, Metric};
 use lakehouse_types::{ApiError, ErrorCode, RequestContext};
 
@@ -27,8 +27,6 @@ use crate::keyword::KeywordIndex;
 use crate::rows::{self, Row};
 use crate::store::{Prints, Store};
 
-/// Rows between two checkpoints of the fingerprints during a build.
-const CHECKPOINT_ROWS: usize = 4096;
 /// Longest time between two checkpoints during a build.
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(10);
 
@@ -46,6 +44,8 @@ pub(crate) struct Deps {
     pub(crate) embed_batch: usize,
     /// Most rows a corpus may have.
     pub(crate) max_rows: usize,
+    /// Rows embedded between two checkpoints of the fingerprints during a build.
+    pub(crate) checkpoint_rows: usize,
 }
 
 /// Errors worth retrying at the next tick rather than marking the corpus failed.
@@ -222,28 +222,41 @@ fn diff(plan: &Plan, rows: &[Row], prints: &HashMap<String, Prints>) -> Diff {
     }
 }
 
+fn ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
 async fn build(deps: &Deps, corpus: &Corpus, work: &mut Work, target: u64) -> Result<()> {
+    let started = Instant::now();
+    let mut stats = SyncStats {
+        version: target,
+        ..SyncStats::default()
+    };
+    let mut embed_time = Duration::ZERO;
+    let mut index_time = Duration::ZERO;
     let definition = corpus.definition.clone();
     let (_, _, schema) = deps.schema(&definition.dataset, Some(target)).await?;
     let orders_schema = match &definition.orders {
         Some(orders) => Some(deps.schema(&orders.dataset, None).await?.2),
         None => None,
     };
-    let plan = Arc::new(compile(definition, &schema, orders_schema.as_deref())?);
+    let plan = compile(definition, &schema, orders_schema.as_deref())?;
     let batches = deps
         .read(&plan.definition.dataset, target, &plan.columns)
         .await?;
-    let rows_plan = Arc::clone(&plan);
-    let rows = tokio::task::spawn_blocking(move || -> Result<Vec<Row>> {
-        let mut rows = rows::read_rows(&rows_plan, &batches)?;
+    let (plan, rows) = tokio::task::spawn_blocking(move || -> Result<(Plan, Vec<Row>)> {
+        let mut plan = plan;
+        let mut rows = rows::read_rows(&plan, &batches)?;
         drop(batches);
-        rows::check_unique(&rows_plan.definition.id_column, &rows)?;
-        let lists = rows::list_columns(&rows_plan, &rows);
-        rows::split_lists(&mut rows, &lists, &rows_plan.separator);
-        Ok(rows)
+        rows::check_unique(&plan.definition.id_column, &rows)?;
+        plan.drop_prose(&rows::prose_columns(&rows));
+        let lists = rows::list_columns(&plan, &rows);
+        rows::split_lists(&mut rows, &lists, &plan.separator);
+        Ok((plan, rows))
     })
     .await
     .map_err(|e| Error::Internal(format!("reading rows: {e}")))??;
+    let plan = Arc::new(plan);
 
     let index = plan.index_name();
     let mut index_exists = match deps.vector.index_info(&deps.ctx, &index).await {
@@ -265,7 +278,9 @@ async fn build(deps: &Deps, corpus: &Corpus, work: &mut Work, target: u64) -> Re
         metadata,
         vanished,
     } = diff(&plan, &rows, &work.prints);
+    stats.read_ms = ms(started.elapsed());
     let total = rows.len() as u64;
+    stats.rows = total;
     let pending = (embed.len() + metadata.len()) as u64;
     corpus.update(|p| {
         p.rows_total = total;
@@ -299,11 +314,14 @@ async fn build(deps: &Deps, corpus: &Corpus, work: &mut Work, target: u64) -> Re
             }
         }
         if !items.is_empty() {
+            let t = Instant::now();
             deps.vector
                 .add(&deps.ctx, &index, AddRequest { items })
                 .await?;
+            index_time += t.elapsed();
         }
         let n = done.len() as u64;
+        stats.metadata_updated += n;
         for (id, prints) in done {
             work.prints.insert(id, prints);
         }
@@ -317,6 +335,7 @@ async fn build(deps: &Deps, corpus: &Corpus, work: &mut Work, target: u64) -> Re
             .iter()
             .map(|(i, _, _)| rows[*i].text.clone())
             .collect();
+        let t = Instant::now();
         let embedded = deps
             .embed
             .embed(
@@ -327,6 +346,8 @@ async fn build(deps: &Deps, corpus: &Corpus, work: &mut Work, target: u64) -> Re
                 },
             )
             .await?;
+        embed_time += t.elapsed();
+        let t = Instant::now();
         if embedded.vectors.len() != chunk.len() {
             return Err(Error::Internal(format!(
                 "the embedding service answered {} vectors for {} texts",
@@ -373,14 +394,18 @@ async fn build(deps: &Deps, corpus: &Corpus, work: &mut Work, target: u64) -> Re
             work.prints.insert(rows[*i].id.clone(), *prints);
         }
         corpus.update(|p| p.rows_indexed += chunk.len() as u64);
+        stats.embedded += chunk.len() as u64;
         since_checkpoint += chunk.len();
-        if since_checkpoint >= CHECKPOINT_ROWS || last_checkpoint.elapsed() >= CHECKPOINT_EVERY {
+        if since_checkpoint >= deps.checkpoint_rows || last_checkpoint.elapsed() >= CHECKPOINT_EVERY
+        {
             checkpoint(deps, corpus, work).await?;
             since_checkpoint = 0;
             last_checkpoint = Instant::now();
         }
+        index_time += t.elapsed();
     }
 
+    let t = Instant::now();
     for id in &vanished {
         stop_if_deleted(corpus)?;
         match deps.vector.delete_item(&deps.ctx, &index, id).await {
@@ -389,9 +414,12 @@ async fn build(deps: &Deps, corpus: &Corpus, work: &mut Work, target: u64) -> Re
             Err(e) => return Err(e.into()),
         }
         work.prints.remove(id);
+        stats.deleted += 1;
     }
+    index_time += t.elapsed();
 
     // The new snapshot: rows by id and their keyword index.
+    let t = Instant::now();
     let model = work.stored.model.clone();
     let snapshot_plan = Arc::clone(&plan);
     let snapshot = tokio::task::spawn_blocking(move || -> Result<Snapshot> {
@@ -413,14 +441,21 @@ async fn build(deps: &Deps, corpus: &Corpus, work: &mut Work, target: u64) -> Re
     .await
     .map_err(|e| Error::Internal(format!("building the keyword index: {e}")))??;
     stop_if_deleted(corpus)?;
+    stats.keyword_ms = ms(t.elapsed());
     corpus.set_snapshot(Arc::new(snapshot));
 
     work.failed_version = None;
     work.stored.version = Some(target);
     work.stored.error = None;
     work.stored.failed_version = None;
+    let t = Instant::now();
     checkpoint(deps, corpus, work).await?;
+    index_time += t.elapsed();
+    stats.embed_ms = ms(embed_time);
+    stats.index_ms = ms(index_time);
+    stats.total_ms = ms(started.elapsed());
     corpus.update(|p| {
+        p.last_sync = Some(stats);
         p.status = CorpusStatus::Ready;
         p.version = Some(target);
         p.error = None;

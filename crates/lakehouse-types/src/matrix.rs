@@ -25,7 +25,8 @@ pub struct CorpusDefinition {
     /// The columns a hit shows.
     #[serde(default)]
     pub fields: Vec<String>,
-    /// The columns filters may name; every column but the id and those only in the text by default.
+    /// The columns filters may name; by default every column but the id and those holding prose (text
+    /// longer than 200 characters somewhere).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub filterable: Option<Vec<String>>,
     /// How list columns (certifications) are split; `;` by default.
@@ -102,8 +103,36 @@ pub struct CorpusInfo {
     pub catching_up_to: Option<u64>,
     /// When the corpus last changed state.
     pub updated_at: DateTime<Utc>,
+    /// What the last build or catch-up did, and where its time went.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_sync: Option<SyncStats>,
     /// The definition it was created with.
     pub definition: CorpusDefinition,
+}
+
+/// One build or catch-up of a corpus: what it changed, and where the time went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct SyncStats {
+    /// The dataset version it brought the corpus to.
+    pub version: u64,
+    /// Rows of that version.
+    pub rows: u64,
+    /// Rows embedded (new, or whose text changed).
+    pub embedded: u64,
+    /// Rows whose metadata alone changed (their vector kept).
+    pub metadata_updated: u64,
+    /// Ids removed (gone from the dataset).
+    pub deleted: u64,
+    /// Milliseconds reading the dataset version and fingerprinting its rows.
+    pub read_ms: u64,
+    /// Milliseconds embedding.
+    pub embed_ms: u64,
+    /// Milliseconds writing vectors (and checkpoints).
+    pub index_ms: u64,
+    /// Milliseconds building the keyword index and the snapshot.
+    pub keyword_ms: u64,
+    /// Milliseconds in all.
+    pub total_ms: u64,
 }
 
 /// `GET /v1/matrix/corpora`.

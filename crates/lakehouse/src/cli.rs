@@ -30,6 +30,10 @@ enum Command {
     Sql(crate::datasets_cli::SqlArgs),
     /// List the datasets of a running server.
     Datasets(crate::datasets_cli::DatasetsArgs),
+    /// Find eligible workers: matrix search on a running server.
+    Search(crate::matrix_cli::SearchArgs),
+    /// Write a realistic staffing data set (workers, clients, job orders, placements, timesheets) as CSV.
+    Generate(crate::matrix_cli::GenerateArgs),
     /// Print the SHA-256 of an API key, for `[[auth.keys]] key_sha256` in the config.
     HashKey {
         /// The key; read from standard input when absent (keeps it out of shell history).
@@ -149,6 +153,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Datasets(args) => {
             runtime()?.block_on(crate::datasets_cli::datasets(args))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Search(args) => {
+            runtime()?.block_on(crate::matrix_cli::search(args))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Generate(args) => {
+            crate::matrix_cli::generate(&args)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::HashKey { key } => {

@@ -23,7 +23,8 @@ pub struct RemoteArgs {
 }
 
 impl RemoteArgs {
-    fn context(&self) -> RequestContext {
+    /// The request context carrying the key.
+    pub fn context(&self) -> RequestContext {
         let mut caller = Caller::anonymous_admin();
         caller.credential = self.api_key.clone();
         RequestContext {
@@ -118,7 +119,8 @@ pub struct DatasetsArgs {
     pub remote: RemoteArgs,
 }
 
-fn api(err: ApiError) -> anyhow::Error {
+/// An API error as a command-line error.
+pub(crate) fn api(err: ApiError) -> anyhow::Error {
     anyhow::anyhow!("{}: {}", err.code, err.message)
 }
 
@@ -266,7 +268,8 @@ pub async fn datasets(args: DatasetsArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn cell(value: &serde_json::Value) -> String {
+/// A JSON value as table text.
+pub(crate) fn cell(value: &serde_json::Value) -> String {
     match value {
         serde_json::Value::Null => String::new(),
         serde_json::Value::String(s) => s.clone(),
@@ -278,7 +281,7 @@ fn cell(value: &serde_json::Value) -> String {
 }
 
 /// An aligned text table: columns padded to their widest cell, a rule under the header.
-fn table(header: &[String], rows: &[Vec<String>]) -> String {
+pub(crate) fn table(header: &[String], rows: &[Vec<String>]) -> String {
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for row in rows {
         for (w, c) in widths.iter_mut().zip(row) {

@@ -6,6 +6,7 @@
 //! - [`serve`]: `lakehouse serve`: bind, serve, shut down gracefully.
 //! - [`doctor`]: `lakehouse doctor`: checks, each with its fix.
 //! - [`datasets_cli`]: `lakehouse ingest`, `sql` and `datasets`.
+//! - [`matrix_cli`]: `lakehouse search` and `generate`.
 //! - [`demo`]: `lakehouse demo`: the newcomer's first command.
 //! - [`logging`]: tracing set-up.
 #![deny(missing_docs)]
@@ -16,4 +17,5 @@ pub mod datasets_cli;
 pub mod demo;
 pub mod doctor;
 pub mod logging;
+pub mod matrix_cli;
 pub mod serve;

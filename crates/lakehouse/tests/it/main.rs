@@ -8,5 +8,7 @@ mod common;
 mod datasets;
 mod deployment;
 mod embed;
+mod matrix;
+mod matrix_follow;
 mod storage;
 mod vector;
