@@ -18,3 +18,12 @@ request = function()
   n = n + 1
   return wrk.format("POST", "/v1/embed", headers, bodies[(n + (offset or 0)) % 200 + 1])
 end
+
+-- One line a script can read: requests/s, p50 and p99 in ms, errors (socket errors and non-2xx answers).
+done = function(summary, latency, requests)
+  local errors = summary.errors.connect + summary.errors.read + summary.errors.write
+                 + summary.errors.timeout + summary.errors.status
+  io.write(string.format("RESULT rps=%.0f p50_ms=%.2f p99_ms=%.2f errors=%d requests=%d\n",
+    summary.requests / (summary.duration / 1e6), latency:percentile(50) / 1000,
+    latency:percentile(99) / 1000, errors, summary.requests))
+end

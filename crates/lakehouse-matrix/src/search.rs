@@ -127,6 +127,8 @@ impl Retrieval<'_> {
             text: None,
             k: Some(depth),
             filter,
+            // The snapshot holds the rows.
+            metadata: Some(false),
         };
         let index = part.snapshot.plan.index_name();
         let found = match self.deps.vector.search(ctx, &index, request).await {

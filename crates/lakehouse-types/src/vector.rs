@@ -130,6 +130,9 @@ pub struct SearchRequest {
     /// "certs": {"contains_all": [...]}}`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub filter: Option<serde_json::Value>,
+    /// `false` leaves each hit's metadata out (a caller that holds the rows itself saves the copies).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<bool>,
 }
 
 /// One search hit.

@@ -10,8 +10,8 @@ use lakehouse_types::RequestContext;
 use lakehouse_types::embed::EmbedRequest;
 use lakehouse_types::health::ServiceHealth;
 use lakehouse_types::vector::{
-    AddRequest, AddResponse, CreateIndexRequest, IndexInfo, ListIndexesResponse, SearchHit,
-    SearchRequest, SearchResponse, VectorItem,
+    AddRequest, AddResponse, CreateIndexRequest, IndexInfo, ListIndexesResponse, Metadata,
+    SearchHit, SearchRequest, SearchResponse, VectorItem,
 };
 use object_store::{ObjectStore, ObjectStoreExt};
 
@@ -341,6 +341,7 @@ impl VectorService {
             exact_threshold: self.config.exact_threshold,
         };
         let handle = Arc::clone(&handle);
+        let with_metadata = request.metadata.unwrap_or(true);
         let hits = tokio::task::spawn_blocking(move || -> Result<Vec<SearchHit>> {
             let state = handle.read();
             let found = state.search(&query, k, &filter, params)?;
@@ -353,7 +354,11 @@ impl VectorService {
                         id: entry.id.clone(),
                         score,
                         distance,
-                        metadata: entry.metadata.clone(),
+                        metadata: if with_metadata {
+                            entry.metadata.clone()
+                        } else {
+                            Metadata::new()
+                        },
                     })
                 })
                 .collect())

@@ -189,6 +189,7 @@ async fn search_errors() {
             text: None,
             k,
             filter,
+            metadata: None,
         }
     };
     let v = || Some(vec![1.0, 0.0, 0.0]);

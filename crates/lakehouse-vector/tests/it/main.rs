@@ -122,6 +122,7 @@ pub async fn search_ids(
         text: None,
         k: Some(k),
         filter,
+        metadata: None,
     };
     svc.search(ctx(), name, request)
         .await

@@ -95,6 +95,7 @@ async fn answers(svc: &VectorService, n: usize, dim: usize) -> Vec<SearchRespons
             text: None,
             k: Some(10),
             filter,
+            metadata: None,
         };
         out.push(svc.search(ctx(), "p", request).await.expect("search"));
     }

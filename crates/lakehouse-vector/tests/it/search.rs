@@ -171,10 +171,11 @@ async fn filtered_search_returns_k_hits_when_k_match() {
             ctx(),
             "f",
             SearchRequest {
-                vector: Some(query),
+                vector: Some(query.clone()),
                 k: Some(3),
                 filter: Some(json!({"group": 7})),
                 text: None,
+                metadata: None,
             },
         )
         .await
@@ -185,6 +186,27 @@ async fn filtered_search_returns_k_hits_when_k_match() {
         "best first"
     );
     assert_eq!(hits[0].metadata.get("group"), Some(&json!(7)));
+    // Asked to leave metadata out, the same hits come back without it.
+    let bare = svc
+        .search(
+            ctx(),
+            "f",
+            SearchRequest {
+                vector: Some(query),
+                k: Some(3),
+                filter: Some(json!({"group": 7})),
+                text: None,
+                metadata: Some(false),
+            },
+        )
+        .await
+        .expect("search")
+        .hits;
+    assert_eq!(
+        bare.iter().map(|h| &h.id).collect::<Vec<_>>(),
+        hits.iter().map(|h| &h.id).collect::<Vec<_>>()
+    );
+    assert!(bare.iter().all(|h| h.metadata.is_empty()));
 }
 
 #[tokio::test]
