@@ -30,7 +30,7 @@ head -n $((workers + 1)) "$work/csv/workers.csv" >"$work/base.csv"
 curl -sS -H 'Content-Type: application/json' -d '{"text": "warm-up"}' "$url/v1/embed" >/dev/null
 
 start=$(date +%s%N)
-curl -sS --fail-with-body -H 'Content-Type: application/json' -d @scripts/bench/workers_corpus.json \
+curl -sS --fail-with-body -H 'Content-Type: application/json' -d @crates/lakehouse/src/demo/workers_corpus.json \
   "$url/v1/matrix/corpora" >/dev/null
 until [ "$(corpus | field '["status"]')" = ready ]; do sleep 0.2; done
 took=$(ms "$start")

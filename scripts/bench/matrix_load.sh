@@ -28,7 +28,7 @@ peak() { awk '/VmHWM/ {printf "%.0f MB", $2 / 1024}' "/proc/$pid/status"; }
 for table in workers job_orders; do
   "$bin" ingest "$work/csv/$table.csv" --dataset "$table" --mode create --url "$url" >/dev/null
 done
-curl -sS --fail-with-body -H 'Content-Type: application/json' -d @scripts/bench/workers_corpus.json \
+curl -sS --fail-with-body -H 'Content-Type: application/json' -d @crates/lakehouse/src/demo/workers_corpus.json \
   "$url/v1/matrix/corpora" >/dev/null
 start=$(date +%s%N)
 while ! curl -sS "$url/v1/matrix/corpora/workers" | grep -q '"status":"ready"'; do sleep 0.2; done

@@ -11,6 +11,7 @@ use lakehouse_types::dataset::{
     DatasetList, DatasetSummary, Manifest, RegisterRequest, WriteResponse,
 };
 use lakehouse_types::health::ServiceHealth;
+use lakehouse_types::policy::Policy;
 use lakehouse_types::{ApiError, RequestContext};
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
@@ -48,6 +49,7 @@ pub struct Catalog {
     tables: Tables,
     idempotency: IdempotencyStore,
     config: CatalogConfig,
+    policy: Arc<Policy>,
 }
 
 impl Catalog {
@@ -66,7 +68,15 @@ impl Catalog {
             tables: Tables::new(store.clone()),
             idempotency: IdempotencyStore::new(store),
             config,
+            policy: Arc::new(Policy::default()),
         }
+    }
+
+    /// The catalog under `policy` (the built-in roles otherwise): manifests leave out the columns a role
+    /// may not see, and `matrix_recordings` is listed only for the roles that may read it.
+    pub fn with_policy(mut self, policy: Arc<Policy>) -> Self {
+        self.policy = policy;
+        self
     }
 
     /// Reads every dataset's current version from storage; returns how many there are.
@@ -212,21 +222,39 @@ impl Catalog {
     }
 }
 
+/// The dataset of matrix search's recordings: every caller's searches.
+const RECORDINGS: &str = "matrix_recordings";
+
 #[async_trait]
 impl CatalogApi for Catalog {
-    async fn list_datasets(&self, _ctx: &RequestContext) -> lakehouse_api::Result<DatasetList> {
-        Ok(DatasetList {
-            datasets: self.summaries().await?,
-        })
+    async fn list_datasets(&self, ctx: &RequestContext) -> lakehouse_api::Result<DatasetList> {
+        let role = self.policy.role(&ctx.caller.role);
+        let mut datasets = self.summaries().await?;
+        if !role.recordings {
+            datasets.retain(|d| d.name != RECORDINGS);
+        }
+        Ok(DatasetList { datasets })
     }
 
     async fn manifest(
         &self,
-        _ctx: &RequestContext,
+        ctx: &RequestContext,
         name: &str,
         version: Option<u64>,
     ) -> lakehouse_api::Result<Manifest> {
-        Ok(self.manifest_at(name, version).await?)
+        let role = self.policy.role(&ctx.caller.role);
+        if name == RECORDINGS && !role.recordings {
+            return Err(ApiError::new(
+                lakehouse_types::ErrorCode::Forbidden,
+                format!(
+                    "role {} may not read {RECORDINGS} (it holds every caller's searches)",
+                    ctx.caller.role
+                ),
+            ));
+        }
+        let mut manifest = self.manifest_at(name, version).await?;
+        manifest.schema.retain(|c| !role.hides(&c.column));
+        Ok(manifest)
     }
 
     async fn register(

@@ -202,6 +202,11 @@ impl Tables {
     /// The table at its latest version, or at `version`.
     pub async fn open(&self, name: &str, version: Option<u64>) -> Result<DeltaTable> {
         let builder = self.builder(name)?;
+        // The Delta kernel logs an ERROR for a table without a log before answering "not a table"; a
+        // missing dataset is an ordinary answer (every first ingest asks), so it is found out first.
+        if !self.exists(name).await? {
+            return Err(Error::NotFound(name.to_owned()));
+        }
         let builder = match version {
             Some(v) => builder.with_version(v),
             None => builder,

@@ -11,6 +11,7 @@ use lakehouse_types::filter::Filter;
 use lakehouse_types::matrix::{MatrixSearchRequest, MatrixSearchResponse, SearchMode};
 use serde_json::Value;
 
+use crate::cache::Answer;
 use crate::corpus::Order;
 use crate::error::{Error, Result};
 use crate::recordings::Recording;
@@ -61,16 +62,35 @@ pub(crate) async fn answer(
             }
             names
         }
-        None => inner
-            .all()
-            .iter()
-            .map(|c| c.name().to_owned())
-            .filter(|n| role.corpora.allows(n))
-            .collect(),
+        // Left to choose, search the corpora that can answer this request: with an order, those with job
+        // orders; with filters, those where every filtered field is filterable.
+        None => {
+            let filter_fields: Vec<String> = match &request.filters {
+                Some(Value::Object(map)) => Filter::parse(request.filters.as_ref())
+                    .map(|f| f.fields().into_iter().map(str::to_owned).collect())
+                    .unwrap_or_else(|_| map.keys().cloned().collect()),
+                _ => Vec::new(),
+            };
+            inner
+                .all()
+                .iter()
+                .filter(|c| role.corpora.allows(c.name()))
+                .filter(|c| request.order_id.is_none() || c.definition.orders.is_some())
+                .filter(|c| {
+                    filter_fields.is_empty()
+                        || c.snapshot().is_some_and(|s| {
+                            filter_fields.iter().all(|f| s.plan.metadata.contains(f))
+                        })
+                })
+                .map(|c| c.name().to_owned())
+                .collect()
+        }
     };
     if names.is_empty() {
         return Err(Error::BadRequest(
-            "there is no corpus to search: create one with POST /v1/matrix/corpora".into(),
+            "there is no corpus to search for this request: name one in corpora (GET /v1/matrix/corpora lists \
+             them), or create one with POST /v1/matrix/corpora"
+                .into(),
         ));
     }
     let mut corpora = Vec::with_capacity(names.len());
@@ -181,6 +201,45 @@ pub(crate) async fn answer(
         (q, Some(o)) => format!("{q}. {o}"),
     };
 
+    // A search asked before, against the same state, is answered as it was.
+    let cache_key = inner.answers.as_ref().map(|_| {
+        let mut key = format!(
+            "{}\u{1}{}\u{1}{k}\u{1}{}\u{1}{}\u{1}{}\u{1}{text}",
+            ctx.caller.role,
+            mode.as_str(),
+            request.include_ineligible,
+            filters.as_ref().map(Value::to_string).unwrap_or_default(),
+            request.order_id.as_deref().unwrap_or(""),
+        );
+        for (corpus, snapshot) in &corpora {
+            let orders = corpus.orders().map_or(0, |o| o.version + 1);
+            key.push_str(&format!(
+                "\u{1}{}@{}@{orders}",
+                corpus.name(),
+                snapshot.version
+            ));
+        }
+        key
+    });
+    if let (Some(cache), Some(key)) = (&inner.answers, &cache_key)
+        && let Some(cached) = cache.get(key)
+    {
+        let answer = cached.as_ref().clone();
+        return Ok(finish(
+            inner,
+            ctx,
+            &request,
+            Finished {
+                names: &names,
+                mode,
+                k,
+                filters: filters.as_ref(),
+                answer,
+                started,
+            },
+        ));
+    }
+
     // The query vector, once per embedding model.
     let mut vectors: HashMap<Option<String>, Arc<Vec<f32>>> = HashMap::new();
     if mode != SearchMode::Keyword {
@@ -276,7 +335,52 @@ pub(crate) async fn answer(
             hits.sort_by(|a, b| b.score.total_cmp(&a.score));
         }
     }
-    let elapsed_ms = (started.elapsed().as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0;
+    let answer = Answer {
+        hits,
+        excluded,
+        corpora: search::versions(&parts),
+    };
+    if let (Some(cache), Some(key)) = (&inner.answers, cache_key) {
+        cache.insert(key, answer.clone());
+    }
+    Ok(finish(
+        inner,
+        ctx,
+        &request,
+        Finished {
+            names: &names,
+            mode,
+            k,
+            filters: filters.as_ref(),
+            answer,
+            started,
+        },
+    ))
+}
+
+/// An answer, computed or cached, and what its recording needs.
+struct Finished<'a> {
+    names: &'a [String],
+    mode: SearchMode,
+    k: usize,
+    filters: Option<&'a Value>,
+    answer: Answer,
+    started: Instant,
+}
+
+/// Records the search and builds the response.
+fn finish(
+    inner: &Inner,
+    ctx: &RequestContext,
+    request: &MatrixSearchRequest,
+    done: Finished<'_>,
+) -> MatrixSearchResponse {
+    let Answer {
+        hits,
+        excluded,
+        corpora,
+    } = done.answer;
+    let elapsed_ms = (done.started.elapsed().as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0;
     let recording_id = uuid::Uuid::new_v4().simple().to_string();
     if let Some(recorder) = &inner.recorder {
         recorder.record(Recording {
@@ -286,10 +390,10 @@ pub(crate) async fn answer(
             role: ctx.caller.role.to_string(),
             query: request.query.clone(),
             order_id: request.order_id.clone(),
-            corpora: names.clone(),
-            mode: mode.as_str().to_owned(),
-            filters: filters.as_ref().map(Value::to_string),
-            k,
+            corpora: done.names.to_vec(),
+            mode: done.mode.as_str().to_owned(),
+            filters: done.filters.map(Value::to_string),
+            k: done.k,
             hit_ids: hits.iter().map(|h| h.id.clone()).collect(),
             hit_scores: hits.iter().map(|h| h.score).collect(),
             excluded_count: excluded.count,
@@ -297,11 +401,11 @@ pub(crate) async fn answer(
             elapsed_ms,
         });
     }
-    Ok(MatrixSearchResponse {
+    MatrixSearchResponse {
         hits,
         excluded,
-        corpora: search::versions(&parts),
+        corpora,
         elapsed_ms,
         recording_id,
-    })
+    }
 }

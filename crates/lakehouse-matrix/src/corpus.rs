@@ -78,10 +78,11 @@ pub(crate) struct Corpus {
 impl Corpus {
     /// A corpus as stored (or just created, with an empty state).
     pub(crate) fn new(definition: CorpusDefinition, stored: StoredState) -> Self {
-        let status = match (&stored.error, stored.version) {
-            (Some(_), _) => CorpusStatus::Failed,
-            (None, Some(_)) => CorpusStatus::Ready,
-            (None, None) => CorpusStatus::Building,
+        // Nothing is searchable until the worker has loaded (or built) a snapshot: a corpus read back at
+        // start is building until then, even one that was ready before.
+        let status = match &stored.error {
+            Some(_) => CorpusStatus::Failed,
+            None => CorpusStatus::Building,
         };
         let prints = stored.prints();
         let progress = Progress {

@@ -19,12 +19,14 @@
 //! - `corpus`: a corpus at run time, its snapshot and progress.
 //! - `sync`: building and following.
 //! - `search`, `answer`: retrieval, fusion, judging, masking.
+//! - `cache`: answers kept for repeated searches.
 //! - `store`: what a corpus keeps on storage.
 //! - [`recordings`]: searches appended to `matrix_recordings`.
 //! - `error`: [`Error`] and its API codes.
 #![deny(missing_docs)]
 
 mod answer;
+mod cache;
 mod corpus;
 mod definition;
 pub mod error;

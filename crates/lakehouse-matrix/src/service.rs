@@ -17,6 +17,7 @@ use lakehouse_types::{Caller, ErrorCode, RequestContext, Role};
 use serde::Deserialize;
 use tokio::sync::{Notify, watch};
 
+use crate::cache::AnswerCache;
 use crate::corpus::Corpus;
 use crate::definition::{check_name, compile, index_name, quote_ident};
 use crate::error::{Error, Result};
@@ -41,6 +42,9 @@ pub struct MatrixConfig {
     /// Rows embedded between two checkpoints of a build's progress (a build cut short resumes from the
     /// last one).
     pub checkpoint_rows: usize,
+    /// Bytes of answers kept for repeated searches (0: none). An answer is kept for the exact request,
+    /// role and corpus versions it was computed for.
+    pub answer_cache_bytes: u64,
     /// Whether searches are recorded in `matrix_recordings`.
     pub recordings: bool,
     /// Recordings queued before new ones are dropped (and counted).
@@ -61,6 +65,7 @@ impl Default for MatrixConfig {
             max_depth: 1000,
             max_rows: 1_000_000,
             checkpoint_rows: 4096,
+            answer_cache_bytes: 32 * 1024 * 1024,
             recordings: true,
             recordings_queue: 100_000,
             recordings_flush_ms: 1000,
@@ -99,6 +104,7 @@ pub(crate) struct Inner {
     pub(crate) policy: Arc<Policy>,
     pub(crate) corpora: RwLock<BTreeMap<String, Arc<Corpus>>>,
     pub(crate) recorder: Option<Recorder>,
+    pub(crate) answers: Option<AnswerCache>,
     wake: Notify,
     stop: watch::Sender<bool>,
     worker: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
@@ -124,6 +130,8 @@ impl MatrixService {
             })
         });
         let (stop, _) = watch::channel(false);
+        let answers =
+            (config.answer_cache_bytes > 0).then(|| AnswerCache::new(config.answer_cache_bytes));
         MatrixService {
             inner: Arc::new(Inner {
                 deps: Deps {
@@ -141,6 +149,7 @@ impl MatrixService {
                 policy,
                 corpora: RwLock::new(BTreeMap::new()),
                 recorder,
+                answers,
                 wake: Notify::new(),
                 stop,
                 worker: std::sync::Mutex::new(None),
@@ -181,6 +190,14 @@ impl MatrixService {
     /// The recordings counters (written, dropped, failed batches), for metrics.
     pub fn recorder_stats(&self) -> Option<Arc<RecorderStats>> {
         self.inner.recorder.as_ref().map(Recorder::stats)
+    }
+
+    /// Searches answered from the answer cache, and those computed: (hits, misses).
+    pub fn answer_cache_counts(&self) -> (u64, u64) {
+        self.inner
+            .answers
+            .as_ref()
+            .map_or((0, 0), AnswerCache::counts)
     }
 
     /// Corpora by status, for metrics.
@@ -467,6 +484,30 @@ impl Inner {
     }
 }
 
+/// A corpus's state as `role` may see it: its definition without the names of fields the role may not see
+/// (nor the rules that read them).
+fn masked(mut info: CorpusInfo, role: &RolePolicy) -> CorpusInfo {
+    if role.hidden_fields.is_empty() {
+        return info;
+    }
+    let d = &mut info.definition;
+    d.fields.retain(|f| !role.hides(f));
+    if let Some(list) = &mut d.filterable {
+        list.retain(|f| !role.hides(f));
+    }
+    if let Some(list) = &mut d.list_columns {
+        list.retain(|f| !role.hides(f));
+    }
+    d.eligibility.retain(|rule| {
+        !["field", "lat", "lon"].iter().any(|key| {
+            rule.get(*key)
+                .and_then(serde_json::Value::as_str)
+                .is_some_and(|f| role.hides(f))
+        })
+    });
+    info
+}
+
 #[async_trait]
 impl MatrixApi for MatrixService {
     async fn create_corpus(
@@ -485,7 +526,7 @@ impl MatrixApi for MatrixService {
                 .all()
                 .iter()
                 .filter(|c| role.corpora.allows(c.name()))
-                .map(|c| c.info())
+                .map(|c| masked(c.info(), role))
                 .collect(),
         })
     }
@@ -496,7 +537,7 @@ impl MatrixApi for MatrixService {
             .inner
             .get(name)
             .ok_or_else(|| Error::CorpusNotFound(name.to_owned()))?;
-        Ok(corpus.info())
+        Ok(masked(corpus.info(), self.inner.role(ctx)))
     }
 
     async fn delete_corpus(&self, ctx: &RequestContext, name: &str) -> lakehouse_api::Result<()> {

@@ -49,6 +49,9 @@ pub enum Error {
     /// Listing the datasets failed.
     #[error(transparent)]
     Catalog(Box<lakehouse_catalog::Error>),
+    /// The caller's role may not do this.
+    #[error("{0}")]
+    Forbidden(String),
 }
 
 impl From<DataFusionError> for Error {
@@ -74,6 +77,7 @@ impl From<Error> for ApiError {
             e @ Error::Timeout { .. } => ApiError::new(ErrorCode::Timeout, e.to_string()),
             Error::DataFusion(e) => datafusion_error(&e),
             Error::Catalog(e) => (*e).into(),
+            Error::Forbidden(m) => ApiError::new(ErrorCode::Forbidden, m),
         }
     }
 }
@@ -87,6 +91,11 @@ impl From<Error> for ApiError {
 pub fn datafusion_error(err: &DataFusionError) -> ApiError {
     let root = err.find_root();
     let message = root.to_string();
+    if let DataFusionError::External(inner) = root
+        && let Some(forbidden) = inner.downcast_ref::<provider::Forbidden>()
+    {
+        return ApiError::new(ErrorCode::Forbidden, forbidden.0.clone());
+    }
     match root {
         DataFusionError::Plan(_) | DataFusionError::SQL(..) | DataFusionError::SchemaError(..) => {
             ApiError::new(ErrorCode::BadRequest, message)

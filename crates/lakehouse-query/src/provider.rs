@@ -9,14 +9,46 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use datafusion::catalog::{SchemaProvider, TableProvider};
+use datafusion::datasource::{ViewTable, provider_as_source};
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::execution::session_state::SessionState;
+use datafusion::logical_expr::LogicalPlanBuilder;
 use lakehouse_catalog::tables::DATASETS_PREFIX;
 use lakehouse_catalog::{Error as CatalogError, Tables};
 use object_store::path::Path;
 
 use crate::files::FileTable;
+
+/// The dataset holding every caller's searches, readable only by roles given it.
+pub const RECORDINGS: &str = "matrix_recordings";
+
+/// What the caller's role lets it see of the tables.
+#[derive(Debug, Clone, Default)]
+pub struct Visibility {
+    /// The role's name, for messages.
+    pub role: String,
+    /// Columns left out of every table.
+    pub hidden: Vec<String>,
+    /// Whether `matrix_recordings` is readable.
+    pub recordings: bool,
+}
+
+impl Visibility {
+    /// Everything visible (the services themselves, admin).
+    pub fn all() -> Self {
+        Visibility {
+            role: "admin".to_owned(),
+            hidden: Vec::new(),
+            recordings: true,
+        }
+    }
+}
+
+/// A table the caller's role may not read: answered 403 (see `datafusion_error`).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Forbidden(pub String);
 
 /// The schema provider of one query.
 #[derive(Debug)]
@@ -25,6 +57,7 @@ pub struct DatasetSchema {
     names: Vec<String>,
     scan: Arc<SessionState>,
     runtime: Arc<RuntimeEnv>,
+    visibility: Visibility,
     opened: Mutex<HashMap<String, Arc<dyn TableProvider>>>,
 }
 
@@ -36,14 +69,44 @@ impl DatasetSchema {
         names: Vec<String>,
         scan: Arc<SessionState>,
         runtime: Arc<RuntimeEnv>,
+        visibility: Visibility,
     ) -> Self {
+        let names = names
+            .into_iter()
+            .filter(|n| visibility.recordings || n != RECORDINGS)
+            .collect();
         DatasetSchema {
             tables,
             names,
             scan,
             runtime,
+            visibility,
             opened: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// `provider` with the role's hidden columns left out: a view projecting the others, so `SELECT *`
+    /// omits them and naming one is an unknown column, whatever the query does around it (joins,
+    /// subqueries, functions, `DESCRIBE`, time travel all go through this table).
+    fn masked(
+        &self,
+        name: &str,
+        provider: Arc<dyn TableProvider>,
+    ) -> Result<Arc<dyn TableProvider>> {
+        let schema = provider.schema();
+        let visible: Vec<usize> = schema
+            .fields()
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| !self.visibility.hidden.iter().any(|h| h == f.name()))
+            .map(|(i, _)| i)
+            .collect();
+        if visible.len() == schema.fields().len() {
+            return Ok(provider);
+        }
+        let plan =
+            LogicalPlanBuilder::scan(name, provider_as_source(provider), Some(visible))?.build()?;
+        Ok(Arc::new(ViewTable::new(plan, None)))
     }
 }
 
@@ -74,6 +137,12 @@ impl SchemaProvider for DatasetSchema {
             return Ok(Some(found));
         }
         let (dataset, version) = parse_table_name(name)?;
+        if dataset == RECORDINGS && !self.visibility.recordings {
+            return Err(DataFusionError::External(Box::new(Forbidden(format!(
+                "role {} may not read {RECORDINGS} (it holds every caller's searches); ask for a role given it",
+                self.visibility.role
+            )))));
+        }
         let opened = match version {
             None => self.tables.open_current(dataset).await,
             Some(_) => self.tables.open(dataset, version).await,
@@ -102,6 +171,7 @@ impl SchemaProvider for DatasetSchema {
                 .await
                 .map_err(|e| DataFusionError::External(Box::new(e)))?,
         };
+        let provider = self.masked(dataset, provider)?;
         if let Ok(mut opened) = self.opened.lock() {
             opened.insert(name.to_owned(), provider.clone());
         }

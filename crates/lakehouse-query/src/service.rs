@@ -20,10 +20,11 @@ use serde::Deserialize;
 
 use crate::eager::EagerAggregation;
 use crate::filter::FastFilters;
-use crate::provider::DatasetSchema;
+use crate::provider::{DatasetSchema, Visibility};
 use crate::readonly;
 use crate::window::ShiftWindows;
 use crate::{Error, Result};
+use lakehouse_types::policy::Policy;
 
 /// Query settings (`[query]` in the config file).
 #[derive(Debug, Clone, Deserialize)]
@@ -61,6 +62,8 @@ pub struct Query {
     config: QueryConfig,
     /// The Parquet settings table scans take (see [`scan_session`]).
     scan: Arc<SessionState>,
+    /// What each role may see.
+    policy: Arc<Policy>,
 }
 
 /// Delta scans left to themselves evaluate a query's filters row by row while decoding Parquet
@@ -97,7 +100,15 @@ impl Query {
             runtime,
             config,
             scan: scan_session(),
+            policy: Arc::new(Policy::default()),
         })
+    }
+
+    /// Queries under `policy` (the built-in roles otherwise): a role without `sql` is refused, a role's
+    /// hidden columns are left out of every table, and `matrix_recordings` is readable by the roles given it.
+    pub fn with_policy(mut self, policy: Arc<Policy>) -> Self {
+        self.policy = policy;
+        self
     }
 
     /// The limits in force.
@@ -105,7 +116,7 @@ impl Query {
         &self.config
     }
 
-    async fn session(&self) -> Result<SessionContext> {
+    async fn session(&self, visibility: Visibility) -> Result<SessionContext> {
         let mut config = SessionConfig::new()
             .with_batch_size(QUERY_BATCH_ROWS)
             .with_information_schema(true)
@@ -135,13 +146,23 @@ impl Query {
                 names,
                 Arc::clone(&self.scan),
                 self.runtime.clone(),
+                visibility,
             )),
         )?;
         Ok(ctx)
     }
 
-    /// Runs one statement: the rows (at most `max_rows`), whether there were more.
+    /// Runs one statement with everything visible: the rows (at most `max_rows`), whether there were more.
     pub async fn run(&self, request: &SqlRequest) -> Result<QueryResult> {
+        self.run_as(request, Visibility::all()).await
+    }
+
+    /// Runs one statement seeing what `visibility` allows.
+    pub async fn run_as(
+        &self,
+        request: &SqlRequest,
+        visibility: Visibility,
+    ) -> Result<QueryResult> {
         let started = Instant::now();
         readonly::check(&request.sql)?;
         let max_rows = request.max_rows.unwrap_or(self.config.default_max_rows);
@@ -153,7 +174,7 @@ impl Query {
         }
         let limit_ms = self.config.timeout_ms;
         let work = async {
-            let ctx = self.session().await?;
+            let ctx = self.session(visibility).await?;
             let options = SQLOptions::new()
                 .with_allow_ddl(false)
                 .with_allow_dml(false)
@@ -211,10 +232,21 @@ async fn collect(
 impl QueryApi for Query {
     async fn sql(
         &self,
-        _ctx: &RequestContext,
+        ctx: &RequestContext,
         request: SqlRequest,
     ) -> lakehouse_api::Result<QueryResult> {
-        Ok(self.run(&request).await?)
+        let role = self.policy.role(&ctx.caller.role);
+        if !role.sql {
+            return Err(
+                Error::Forbidden(format!("role {} may not run SQL", ctx.caller.role)).into(),
+            );
+        }
+        let visibility = Visibility {
+            role: ctx.caller.role.to_string(),
+            hidden: role.hidden_fields.clone(),
+            recordings: role.recordings,
+        };
+        Ok(self.run_as(&request, visibility).await?)
     }
 
     async fn health(&self) -> ServiceHealth {

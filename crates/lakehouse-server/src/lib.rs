@@ -13,6 +13,7 @@
 //! - [`extract`]: [`Ctx`] and [`ApiJson`], the extractors handlers use.
 //! - [`metrics`]: the Prometheus registry.
 //! - [`observe`]: request ids, request logs and request metrics.
+//! - [`page`]: the web page, compiled in.
 #![deny(missing_docs)]
 
 pub mod api;
@@ -22,6 +23,7 @@ pub mod extract;
 pub mod health;
 pub mod metrics;
 pub mod observe;
+pub mod page;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -29,6 +31,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::routing::get;
 use lakehouse_api::{CatalogApi, EmbedApi, IngestApi, MatrixApi, QueryApi, StorageApi, VectorApi};
+use lakehouse_types::policy::Policy;
 use tokio::net::TcpListener;
 
 pub use auth::Authenticator;
@@ -55,9 +58,34 @@ pub struct Services {
     pub matrix: Option<Arc<dyn MatrixApi>>,
 }
 
+/// What the application shares beside the services.
+#[derive(Debug, Clone)]
+pub struct Shared {
+    /// API keys → callers.
+    pub auth: Arc<Authenticator>,
+    /// The Prometheus registry.
+    pub metrics: Arc<Metrics>,
+    /// What each role may do (for `/v1/whoami`).
+    pub policy: Arc<Policy>,
+    /// Whether this process is the gateway: it serves the web page and MCP at `/v1/mcp`.
+    pub page: bool,
+    /// Row and byte caps of MCP answers.
+    pub mcp: lakehouse_mcp::Limits,
+}
+
 /// The whole HTTP application over `services`.
-pub fn app(services: Services, auth: Arc<Authenticator>, metrics: Arc<Metrics>) -> Router {
-    let mut api = Router::new();
+pub fn app(services: Services, shared: Shared) -> Router {
+    let Shared {
+        auth,
+        metrics,
+        policy,
+        page: serve_page,
+        mcp,
+    } = shared;
+    let mut api = Router::new().merge(api::session::router(policy, !auth.is_open()));
+    if serve_page {
+        api = api.merge(api::mcp::router(&services, mcp, !auth.is_open()));
+    }
     if let Some(storage) = &services.storage {
         api = api.merge(api::storage::router(Arc::clone(storage)));
     }
@@ -84,22 +112,25 @@ pub fn app(services: Services, auth: Arc<Authenticator>, metrics: Arc<Metrics>) 
         auth::require_caller,
     ));
 
-    Router::new()
-        .route(
-            "/health",
-            get(health::health).with_state(Arc::new(services)),
-        )
-        .route(
-            "/metrics",
-            get(metrics::render).with_state(Arc::clone(&metrics)),
-        )
-        .merge(api)
-        .fallback(error::not_found)
-        .method_not_allowed_fallback(error::method_not_allowed)
-        .layer(axum::middleware::from_fn_with_state(
-            metrics,
-            observe::observe,
-        ))
+    let mut root = Router::new();
+    if serve_page {
+        root = root.merge(page::router());
+    }
+    root.route(
+        "/health",
+        get(health::health).with_state(Arc::new(services)),
+    )
+    .route(
+        "/metrics",
+        get(metrics::render).with_state(Arc::clone(&metrics)),
+    )
+    .merge(api)
+    .fallback(error::not_found)
+    .method_not_allowed_fallback(error::method_not_allowed)
+    .layer(axum::middleware::from_fn_with_state(
+        metrics,
+        observe::observe,
+    ))
 }
 
 /// Serves `app` on `listener` until `shutdown` completes, then lets in-flight requests finish.

@@ -19,6 +19,15 @@ pub enum Error {
         /// The reserved prefix.
         prefix: &'static str,
     },
+    /// The key is under a prefix only the admin role may read (its files hold every column of the data).
+    #[error(
+        "the prefix {prefix:?} holds the services' own data (every column of every dataset); only the admin \
+         role may read under it: read datasets through SQL, the catalog or matrix search instead"
+    )]
+    ReservedRead {
+        /// The reserved prefix.
+        prefix: &'static str,
+    },
     /// No such object.
     #[error("no object with key {0:?}")]
     NotFound(String),
@@ -57,7 +66,9 @@ impl From<Error> for ApiError {
         match err {
             Error::InvalidKey(_) => ApiError::new(ErrorCode::InvalidKey, message),
             Error::InvalidParameter(_) => ApiError::new(ErrorCode::InvalidParameter, message),
-            Error::Reserved { .. } => ApiError::new(ErrorCode::ReservedPrefix, message),
+            Error::Reserved { .. } | Error::ReservedRead { .. } => {
+                ApiError::new(ErrorCode::ReservedPrefix, message)
+            }
             Error::NotFound(_) => ApiError::new(ErrorCode::ObjectNotFound, message),
             Error::TooLarge { .. } => ApiError::new(ErrorCode::PayloadTooLarge, message),
             Error::Busy { .. } => ApiError::new(ErrorCode::Overloaded, message).with_retry_after(1),

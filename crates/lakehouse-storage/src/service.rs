@@ -91,6 +91,13 @@ impl StorageService {
             })
     }
 
+    fn check_readable(ctx: &RequestContext, key: &str) -> Result<()> {
+        match reserved_prefix(key) {
+            Some(prefix) if !ctx.caller.is_admin() => Err(Error::ReservedRead { prefix }),
+            _ => Ok(()),
+        }
+    }
+
     fn check_writable(ctx: &RequestContext, key: &str) -> Result<()> {
         match reserved_prefix(key) {
             Some(prefix) if !ctx.caller.is_admin() => Err(Error::Reserved { prefix }),
@@ -244,11 +251,12 @@ impl StorageApi for StorageService {
 
     async fn get(
         &self,
-        _ctx: &RequestContext,
+        ctx: &RequestContext,
         key: &str,
         range: Option<ByteRange>,
     ) -> Result<GetObject, ApiError> {
         validate_key(key)?;
+        Self::check_readable(ctx, key)?;
         let permit = self.permit()?;
         let path = Path::from(key);
         let mut options = GetOptions::default();
@@ -284,8 +292,9 @@ impl StorageApi for StorageService {
         })
     }
 
-    async fn head(&self, _ctx: &RequestContext, key: &str) -> Result<ObjectInfo, ApiError> {
+    async fn head(&self, ctx: &RequestContext, key: &str) -> Result<ObjectInfo, ApiError> {
         validate_key(key)?;
+        Self::check_readable(ctx, key)?;
         let meta = self
             .store
             .head(&Path::from(key))
@@ -312,9 +321,11 @@ impl StorageApi for StorageService {
 
     async fn list(
         &self,
-        _ctx: &RequestContext,
+        ctx: &RequestContext,
         query: &ListQuery,
     ) -> Result<ListResponse, ApiError> {
+        // The services' own prefixes are not shown to other roles, not even by name.
+        let hide_reserved = !ctx.caller.is_admin();
         let prefix = query.prefix.clone().unwrap_or_default();
         validate_prefix(&prefix)?;
         let limit = query.limit.unwrap_or(DEFAULT_LIST_LIMIT);
@@ -342,7 +353,9 @@ impl StorageApi for StorageService {
         while let Some(meta) = listing.next().await {
             let meta = meta.map_err(Error::Store)?;
             let key = meta.location.to_string();
-            if !key.starts_with(&prefix) || query.after.as_ref().is_some_and(|after| key <= *after)
+            if !key.starts_with(&prefix)
+                || query.after.as_ref().is_some_and(|after| key <= *after)
+                || (hide_reserved && reserved_prefix(&key).is_some())
             {
                 continue;
             }

@@ -61,7 +61,7 @@ pub struct OrdersSource {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CorpusStatus {
-    /// The first build is running; searches wait for it.
+    /// The first build (or, after a start, the load) is running; searches wait for it.
     Building,
     /// Searchable (it may be catching up with a newer dataset version meanwhile).
     Ready,

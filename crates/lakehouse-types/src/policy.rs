@@ -10,6 +10,8 @@
 //! corpora = ["workers"]                       # "*" = all
 //! hidden_fields = ["email", "phone", "last_name", "pay_rate_min"]
 //! sql = false
+//! recordings = false                          # may read matrix_recordings
+//! indexes = []                                # raw vector indexes it may search
 //! ```
 //!
 //! The type lives with the wire types so that every service (matrix search today; SQL, vectors, catalog and
@@ -73,7 +75,7 @@ impl Default for Access {
 }
 
 /// What one role may do. A `[roles.NAME]` table leaves out what the role may not do: missing keys mean no
-/// corpora, no hidden fields, no SQL.
+/// corpora, no indexes, no hidden fields, no SQL, no recordings.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RolePolicy {
@@ -83,6 +85,10 @@ pub struct RolePolicy {
     pub hidden_fields: Vec<String>,
     /// Whether the role may run SQL.
     pub sql: bool,
+    /// Whether the role may read `matrix_recordings` (which holds every caller's searches).
+    pub recordings: bool,
+    /// The raw vector indexes the role may search (matrix search's own indexes included).
+    pub indexes: Access,
 }
 
 impl RolePolicy {
@@ -92,12 +98,17 @@ impl RolePolicy {
             corpora: Access::All,
             hidden_fields: Vec::new(),
             sql: true,
+            recordings: true,
+            indexes: Access::All,
         }
     }
 
-    /// The built-in `recruiter`: every corpus, every field, SQL.
+    /// The built-in `recruiter`: every corpus, index and field, SQL; not the other callers' recordings.
     pub fn recruiter() -> Self {
-        Self::admin()
+        RolePolicy {
+            recordings: false,
+            ..Self::admin()
+        }
     }
 
     /// The built-in `client` (a staffing company's customer): searches workers without their contact
@@ -109,6 +120,8 @@ impl RolePolicy {
                 .map(str::to_owned)
                 .to_vec(),
             sql: false,
+            recordings: false,
+            indexes: Access::Only(Vec::new()),
         }
     }
 

@@ -6,13 +6,14 @@ use std::sync::{Arc, PoisonError, RwLock};
 use async_trait::async_trait;
 use chrono::Utc;
 use lakehouse_api::{EmbedApi, VectorApi};
-use lakehouse_types::RequestContext;
 use lakehouse_types::embed::EmbedRequest;
 use lakehouse_types::health::ServiceHealth;
+use lakehouse_types::policy::{Policy, RolePolicy};
 use lakehouse_types::vector::{
     AddRequest, AddResponse, CreateIndexRequest, IndexInfo, ListIndexesResponse, Metadata,
     SearchHit, SearchRequest, SearchResponse, VectorItem,
 };
+use lakehouse_types::{ApiError, ErrorCode, RequestContext};
 use object_store::{ObjectStore, ObjectStoreExt};
 
 use crate::codec::Op;
@@ -62,6 +63,8 @@ pub struct VectorService {
     indexes: RwLock<BTreeMap<String, Arc<IndexHandle>>>,
     /// Serialises create, drop and first-time loads, which check storage and then change the map.
     admin: tokio::sync::Mutex<()>,
+    /// What each role may read.
+    policy: Arc<Policy>,
 }
 
 impl VectorService {
@@ -77,6 +80,7 @@ impl VectorService {
             config,
             indexes: RwLock::new(BTreeMap::new()),
             admin: Default::default(),
+            policy: Arc::new(Policy::default()),
         }
     }
 
@@ -375,6 +379,38 @@ fn incarnation() -> String {
     uuid::Uuid::new_v4().simple().to_string()
 }
 
+impl VectorService {
+    /// The service under `policy` (the built-in roles otherwise): a role reads only the indexes it is given,
+    /// never sees its hidden fields in metadata, and may not filter on them.
+    pub fn with_policy(mut self, policy: Arc<Policy>) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// The caller's role, when it may read index `name`.
+    fn reader(&self, ctx: &RequestContext, name: &str) -> lakehouse_api::Result<&RolePolicy> {
+        let role = self.policy.role(&ctx.caller.role);
+        if role.indexes.allows(name) {
+            Ok(role)
+        } else {
+            Err(ApiError::new(
+                ErrorCode::Forbidden,
+                format!(
+                    "role {} may not read vector index '{name}'",
+                    ctx.caller.role
+                ),
+            ))
+        }
+    }
+}
+
+/// Metadata without the fields `role` may not see.
+fn visible(role: &RolePolicy, metadata: &mut Metadata) {
+    if !role.hidden_fields.is_empty() {
+        metadata.retain(|field, _| !role.hides(field));
+    }
+}
+
 #[async_trait]
 impl VectorApi for VectorService {
     async fn create_index(
@@ -387,21 +423,27 @@ impl VectorApi for VectorService {
 
     async fn list_indexes(
         &self,
-        _ctx: &RequestContext,
+        ctx: &RequestContext,
     ) -> lakehouse_api::Result<ListIndexesResponse> {
         // Indexes created by another instance over the same storage appear here too.
         self.load_all().await?;
+        let role = self.policy.role(&ctx.caller.role);
         let indexes = self.indexes.read().unwrap_or_else(PoisonError::into_inner);
         Ok(ListIndexesResponse {
-            indexes: indexes.values().map(|h| h.info()).collect(),
+            indexes: indexes
+                .iter()
+                .filter(|(name, _)| role.indexes.allows(name))
+                .map(|(_, h)| h.info())
+                .collect(),
         })
     }
 
     async fn index_info(
         &self,
-        _ctx: &RequestContext,
+        ctx: &RequestContext,
         name: &str,
     ) -> lakehouse_api::Result<IndexInfo> {
+        self.reader(ctx, name)?;
         Ok(self.handle(name).await?.info())
     }
 
@@ -456,11 +498,14 @@ impl VectorApi for VectorService {
 
     async fn get_item(
         &self,
-        _ctx: &RequestContext,
+        ctx: &RequestContext,
         name: &str,
         id: &str,
     ) -> lakehouse_api::Result<VectorItem> {
-        Ok(self.item(name, id).await?)
+        let role = self.reader(ctx, name)?;
+        let mut item = self.item(name, id).await?;
+        visible(role, &mut item.metadata);
+        Ok(item)
     }
 
     async fn search(
@@ -469,7 +514,21 @@ impl VectorApi for VectorService {
         name: &str,
         request: SearchRequest,
     ) -> lakehouse_api::Result<SearchResponse> {
-        Ok(self.search_index(ctx, name, request).await?)
+        let role = self.reader(ctx, name)?;
+        if !role.hidden_fields.is_empty() {
+            let filter = Filter::parse(request.filter.as_ref()).map_err(Error::from)?;
+            if let Some(field) = filter.fields().into_iter().find(|f| role.hides(f)) {
+                return Err(ApiError::new(
+                    ErrorCode::Forbidden,
+                    format!("role {} may not filter on '{field}'", ctx.caller.role),
+                ));
+            }
+        }
+        let mut answer = self.search_index(ctx, name, request).await?;
+        for hit in &mut answer.hits {
+            visible(role, &mut hit.metadata);
+        }
+        Ok(answer)
     }
 
     async fn health(&self) -> ServiceHealth {

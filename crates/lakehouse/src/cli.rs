@@ -7,10 +7,13 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use lakehouse_config::{Config, Overrides};
 
-/// Lakehouse: staffing exports → versioned tables, SQL, vector indexes and matrix search, on one laptop or
-/// on S3 and several instances.
+/// Lakehouse turns the CSV exports of a staffing company into versioned tables you can query with SQL, and
+/// finds the right eligible workers for a job order. Everything runs on this machine; it can also run on S3
+/// storage and several servers.
+///
+/// New here? Run `lakehouse demo`: it makes a sample data set, starts the server and opens a search page.
 #[derive(Debug, Parser)]
-#[command(name = "lakehouse", version, about)]
+#[command(name = "lakehouse", version)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -18,11 +21,11 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the services (all of them by default, in one process).
+    /// Start the server (every service in one process, or some of them with --only).
     Serve(ServeArgs),
-    /// Start a server on the embedded default and show it working.
+    /// Try it: sample staffing data, the server, example searches and the web page, in one command.
     Demo(DemoArgs),
-    /// Check storage, ports and credentials, and say how to fix each problem.
+    /// Check storage, the embedding model, ports and credentials, and say how to fix each problem.
     Doctor(DoctorArgs),
     /// Ingest a CSV, NDJSON or Parquet file into a dataset, through a running server.
     Ingest(crate::datasets_cli::IngestArgs),
@@ -34,6 +37,8 @@ enum Command {
     Search(crate::matrix_cli::SearchArgs),
     /// Write a realistic staffing data set (workers, clients, job orders, placements, timesheets) as CSV.
     Generate(crate::matrix_cli::GenerateArgs),
+    /// Give an AI assistant the tools (MCP over stdin/stdout), acting through a running server.
+    Mcp(crate::mcp_cli::McpArgs),
     /// Print the SHA-256 of an API key, for `[[auth.keys]] key_sha256` in the config.
     HashKey {
         /// The key; read from standard input when absent (keeps it out of shell history).
@@ -90,6 +95,9 @@ pub struct DemoArgs {
     /// Exit after showing the server working instead of serving until Ctrl-C.
     #[arg(long)]
     exit: bool,
+    /// Workers in the generated staffing data set.
+    #[arg(long, default_value_t = 2000)]
+    workers: usize,
 }
 
 /// `lakehouse doctor`.
@@ -129,9 +137,18 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo(args) => {
-            let config = args.config.load(None)?;
+            let mut config = args.config.load(None)?;
+            // The demo narrates what it does; the server's request log would drown it. Warnings and
+            // errors still show (RUST_LOG overrides).
+            "warn".clone_into(&mut config.log_level);
             crate::logging::init(&config);
-            runtime()?.block_on(crate::demo::run(config, !args.exit))?;
+            runtime()?.block_on(crate::demo::run(
+                config,
+                crate::demo::DemoOptions {
+                    keep_serving: !args.exit,
+                    workers: args.workers,
+                },
+            ))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Doctor(args) => {
@@ -157,6 +174,19 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Search(args) => {
             runtime()?.block_on(crate::matrix_cli::search(args))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Mcp(args) => {
+            // Standard output belongs to the protocol: logs go to standard error, warnings and up.
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(
+                    tracing_subscriber::EnvFilter::try_from_default_env()
+                        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                )
+                .with_writer(std::io::stderr)
+                .with_ansi(false)
+                .try_init();
+            runtime()?.block_on(crate::mcp_cli::run(args))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Generate(args) => {

@@ -135,11 +135,14 @@ pub fn services(config: &Config, metrics: &mut Metrics) -> anyhow::Result<Compos
 
     services.vector = match placement(config, ServiceName::Vectord) {
         Placement::Local => {
-            let vector = Arc::new(VectorService::new(
-                object_store()?,
-                services.embed.clone(),
-                config.section("vector")?,
-            ));
+            let vector = Arc::new(
+                VectorService::new(
+                    object_store()?,
+                    services.embed.clone(),
+                    config.section("vector")?,
+                )
+                .with_policy(Arc::new(config.policy.clone())),
+            );
             // Indexes load in the background so start-up is not held up by replaying them.
             let warm = Arc::clone(&vector);
             tokio::spawn(async move {
@@ -232,6 +235,17 @@ fn matrix(
                 r.failed_batches.load(Relaxed),
             ));
         }
+        let (hits, misses) = stats.answer_cache_counts();
+        readings.push(Reading::counter(
+            "matrix_answer_cache_hits",
+            "Searches answered from the answer cache",
+            hits,
+        ));
+        readings.push(Reading::counter(
+            "matrix_answer_cache_misses",
+            "Searches computed (retrieval, fusion, judge)",
+            misses,
+        ));
         let counts = stats.corpus_counts();
         readings.push(Reading::gauge(
             "matrix_corpora",
@@ -256,7 +270,8 @@ fn datasets(
     let queryd = placement(config, ServiceName::Queryd);
     let any_local = [catalogd, ingestd, queryd].contains(&Placement::Local);
     let local_catalog = if any_local {
-        let catalog = Catalog::new(object_store()?, config.section("catalog")?);
+        let catalog = Catalog::new(object_store()?, config.section("catalog")?)
+            .with_policy(Arc::new(config.policy.clone()));
         let warm = catalog.clone();
         tokio::spawn(async move {
             if let Err(e) = warm.rehydrate().await {
@@ -277,7 +292,8 @@ fn datasets(
         }
         if queryd == Placement::Local {
             let query = Query::new(catalog.tables().clone(), config.section("query")?)
-                .context("configuring [query]")?;
+                .context("configuring [query]")?
+                .with_policy(Arc::new(config.policy.clone()));
             services.query = Some(Arc::new(query) as Arc<dyn QueryApi>);
         }
     }

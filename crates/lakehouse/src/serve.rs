@@ -40,7 +40,16 @@ pub async fn bind(config: &Config) -> anyhow::Result<Bound> {
     let composed = crate::compose::services(config, &mut metrics)?;
     let metrics = Arc::new(metrics);
     let auth = Arc::new(Authenticator::new(&config.api_keys));
-    let app = lakehouse_server::app(composed.services, auth, metrics);
+    let app = lakehouse_server::app(
+        composed.services,
+        lakehouse_server::Shared {
+            auth,
+            metrics,
+            policy: Arc::new(config.policy.clone()),
+            page: config.runs(lakehouse_config::ServiceName::Gateway),
+            mcp: config.section("mcp").context("configuring [mcp]")?,
+        },
+    );
     let listener = TcpListener::bind(config.listen).await.with_context(|| {
         format!(
             "cannot listen on {}; is another server using it? (--listen to choose)",

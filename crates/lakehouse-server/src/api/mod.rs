@@ -4,6 +4,8 @@ pub mod catalog;
 pub mod embed;
 pub mod ingest;
 pub mod matrix;
+pub mod mcp;
 pub mod query;
+pub mod session;
 pub mod storage;
 pub mod vector;

@@ -12,25 +12,9 @@ use crate::common::{
 };
 use lakehouse_test_helpers::{TestServer, TestServerBuilder};
 
-/// The workers corpus with the staffing eligibility rules.
+/// The workers corpus with the staffing eligibility rules: the demo's own definition.
 pub(crate) fn workers_corpus() -> Value {
-    json!({
-        "name": "workers", "dataset": "workers", "id_column": "worker_id",
-        "text": "{primary_role} in {city}, {state}. {profile_text}",
-        "fields": ["first_name", "last_name", "email", "phone", "city", "state", "primary_role",
-                   "certifications", "rating", "pay_rate_min", "status", "available_from"],
-        "orders": {"dataset": "job_orders", "id_column": "order_id", "text": "{title}. {description}"},
-        "eligibility": [
-            {"field": "status", "equals": "active", "reason": "not active"},
-            {"field": "status", "not_in": ["do_not_rehire"], "reason": "do not rehire"},
-            {"field": "certifications", "contains_all": {"order": "required_certs"},
-             "reason": "missing a required certification"},
-            {"field": "available_from", "lte": {"order": "start_date"}, "reason": "not available by the start date"},
-            {"field": "pay_rate_min", "lte": {"order": "pay_rate"}, "reason": "asks more than the order pays"},
-            {"within_miles": {"order": "radius_miles"}, "lat": "lat", "lon": "lon",
-             "of": {"lat": {"order": "site_lat"}, "lon": {"order": "site_lon"}}, "reason": "too far from the site"}
-        ]
-    })
+    serde_json::from_str(include_str!("../../src/demo/workers_corpus.json")).unwrap()
 }
 
 /// Runs `lakehouse generate` into `dir`.

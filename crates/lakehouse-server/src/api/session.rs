@@ -1,0 +1,58 @@
+//! `GET /v1/whoami`: who the caller's key says it is, and what its role may do (the page shows it and hides
+//! what the role may not use).
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::State;
+use axum::routing::get;
+use lakehouse_types::policy::{Access, Policy};
+use serde::Serialize;
+
+use crate::Ctx;
+
+/// The answer of `GET /v1/whoami`.
+#[derive(Debug, Serialize)]
+struct WhoAmI<'a> {
+    name: &'a str,
+    role: &'a str,
+    /// Whether the server requires keys.
+    auth: bool,
+    policy: PolicyView<'a>,
+}
+
+#[derive(Debug, Serialize)]
+struct PolicyView<'a> {
+    corpora: &'a Access,
+    hidden_fields: &'a [String],
+    sql: bool,
+}
+
+#[derive(Debug)]
+struct Session {
+    policy: Arc<Policy>,
+    auth: bool,
+}
+
+/// The whoami route; `auth` says whether keys are configured.
+pub fn router(policy: Arc<Policy>, auth: bool) -> Router {
+    Router::new()
+        .route("/v1/whoami", get(whoami))
+        .with_state(Arc::new(Session { policy, auth }))
+}
+
+async fn whoami(ctx: Ctx, State(session): State<Arc<Session>>) -> Json<serde_json::Value> {
+    let role = session.policy.role(&ctx.caller.role);
+    let answer = WhoAmI {
+        name: &ctx.caller.name,
+        role: ctx.caller.role.as_str(),
+        auth: session.auth,
+        policy: PolicyView {
+            corpora: &role.corpora,
+            hidden_fields: &role.hidden_fields,
+            sql: role.sql,
+        },
+    };
+    Json(serde_json::to_value(answer).unwrap_or_default())
+}
