@@ -71,11 +71,14 @@ pub(crate) async fn answer(
                     .unwrap_or_else(|_| map.keys().cloned().collect()),
                 _ => Vec::new(),
             };
-            inner
+            let candidates: Vec<_> = inner
                 .all()
-                .iter()
+                .into_iter()
                 .filter(|c| role.corpora.allows(c.name()))
                 .filter(|c| request.order_id.is_none() || c.definition.orders.is_some())
+                .collect();
+            let chosen: Vec<String> = candidates
+                .iter()
                 .filter(|c| {
                     filter_fields.is_empty()
                         || c.snapshot().is_some_and(|s| {
@@ -83,7 +86,14 @@ pub(crate) async fn answer(
                         })
                 })
                 .map(|c| c.name().to_owned())
-                .collect()
+                .collect();
+            if chosen.is_empty() && !candidates.is_empty() {
+                return Err(Error::InvalidFilter(format!(
+                    "no corpus you may search can filter on {}",
+                    filter_fields.join(", ")
+                )));
+            }
+            chosen
         }
     };
     if names.is_empty() {

@@ -211,7 +211,7 @@ async fn list_is_sorted_prefixed_paged_and_limited() {
 }
 
 #[tokio::test]
-async fn reserved_prefixes_need_admin_to_write_but_not_to_read() {
+async fn reserved_prefixes_are_the_admins_alone() {
     let svc = service(1000, 8);
     let admin = ctx("admin");
     let recruiter = ctx("recruiter");
@@ -223,9 +223,29 @@ async fn reserved_prefixes_need_admin_to_write_but_not_to_read() {
     svc.put(&admin, "datasets/x", None, body(&[b"x"]))
         .await
         .expect("admin may");
-    svc.head(&recruiter, "datasets/x")
+    // Their files hold every column of the data: reading them is the admin's too, and listing hides them.
+    for err in [
+        svc.head(&recruiter, "datasets/x").await.expect_err("head"),
+        svc.get(&recruiter, "datasets/x", None)
+            .await
+            .map(|_| ())
+            .expect_err("get"),
+    ] {
+        assert_eq!(err.code, lakehouse_types::ErrorCode::ReservedPrefix);
+    }
+    svc.head(&admin, "datasets/x").await.expect("admin reads");
+    let listed = svc
+        .list(&recruiter, &ListQuery::default())
         .await
-        .expect("reading is allowed");
+        .expect("list");
+    assert!(
+        listed
+            .objects
+            .iter()
+            .all(|o| !o.key.starts_with("datasets/"))
+    );
+    let listed = svc.list(&admin, &ListQuery::default()).await.expect("list");
+    assert!(listed.objects.iter().any(|o| o.key == "datasets/x"));
     let err = svc
         .delete(&recruiter, "datasets/x")
         .await

@@ -86,7 +86,7 @@ async fn keys_are_required_when_configured() {
 }
 
 #[tokio::test]
-async fn reserved_prefixes_are_writable_only_by_admin() {
+async fn reserved_prefixes_are_the_admins_alone() {
     let server = server().config(&keys_config()).spawn().await;
     let http = Client::new();
     for prefix in ["datasets", "_catalog", "vectors", "recordings"] {
@@ -121,13 +121,36 @@ async fn reserved_prefixes_are_writable_only_by_admin() {
             .await
             .unwrap();
         assert_eq!(admin.status().as_u16(), 201, "admin writes {prefix}/");
-        let read = http
-            .get(&url)
+        // Their files hold every column of every dataset: only the admin reads them, or sees them listed.
+        let message = expect_error(
+            http.get(&url)
+                .bearer_auth(RECRUITER_KEY)
+                .send()
+                .await
+                .unwrap(),
+            403,
+            "reserved_prefix",
+        )
+        .await;
+        assert!(
+            message.contains("only the admin role may read"),
+            "{message}"
+        );
+        let read = http.get(&url).bearer_auth(ADMIN_KEY).send().await.unwrap();
+        assert_eq!(read.status().as_u16(), 200, "the admin reads {prefix}/");
+        let listed: serde_json::Value = http
+            .get(format!(
+                "{}/v1/storage/objects?prefix={prefix}",
+                server.url()
+            ))
             .bearer_auth(RECRUITER_KEY)
             .send()
             .await
+            .unwrap()
+            .json()
+            .await
             .unwrap();
-        assert_eq!(read.status().as_u16(), 200, "anyone may read {prefix}/");
+        assert_eq!(listed["objects"], serde_json::json!([]), "{prefix}");
     }
 }
 

@@ -377,7 +377,7 @@ async fn run(url: &str, seed: u64, count: usize) -> usize {
                 panic!("{marker} leaked to {key} through {p:?}: {status} {text}");
             }
         }
-        if rng.random_bool(0.25) {
+        if rng.random_bool(0.4) {
             for key in [RECRUITER, ADMIN] {
                 let (status, text) = send(&http, url, key, p).await;
                 sent += 1;
@@ -388,7 +388,7 @@ async fn run(url: &str, seed: u64, count: usize) -> usize {
     }
     // The markers are there to be found: the admin (and recruiter) see them through many of the same routes.
     assert!(
-        admin_saw > 20,
+        admin_saw >= probes.len() / 25,
         "the admin saw markers in only {admin_saw} answers"
     );
     sent

@@ -162,7 +162,7 @@ async fn the_page_works_in_a_real_browser() {
     );
     assert!(output.status.success(), "browser tests failed:\n{report}");
     assert!(
-        report.contains("# fail 0") && report.contains("# skip 0"),
+        report.contains("# fail 0") && report.contains("# skipped 0"),
         "{report}"
     );
     println!("{report}\nscreenshots in {}", screenshots.display());
