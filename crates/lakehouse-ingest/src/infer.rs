@@ -328,11 +328,27 @@ pub(crate) fn no_header() -> Error {
     )
 }
 
-/// The column names of a header record, checked: present, UTF-8, non-empty, unique.
-pub(crate) fn header_names(headers: &[&[u8]]) -> Result<Vec<String>> {
+/// The most columns a dataset may have unless `[ingest] max_columns` says otherwise: every column costs
+/// memory in every writer and decoder, whatever the number of rows.
+pub const DEFAULT_MAX_COLUMNS: usize = 2048;
+
+/// Refuses more columns than `max`, before anything per column is allocated.
+pub(crate) fn check_columns(count: usize, max: usize) -> Result<()> {
+    if count > max {
+        return Err(Error::Malformed(format!(
+            "line 1: the body has {count} columns; a dataset may have at most {max} ([ingest] max_columns)"
+        )));
+    }
+    Ok(())
+}
+
+/// The column names of a header record, checked: at most `max` of them, present, UTF-8, non-empty, unique.
+pub(crate) fn header_names(headers: &[&[u8]], max: usize) -> Result<Vec<String>> {
     if headers.is_empty() || (headers.len() == 1 && headers[0].is_empty()) {
         return Err(no_header());
     }
+    check_columns(headers.len(), max)?;
+    let mut seen = std::collections::HashSet::with_capacity(headers.len());
     let mut names = Vec::with_capacity(headers.len());
     for (i, raw) in headers.iter().enumerate() {
         let name = std::str::from_utf8(raw)
@@ -350,7 +366,7 @@ pub(crate) fn header_names(headers: &[&[u8]]) -> Result<Vec<String>> {
                 i + 1
             )));
         }
-        if names.contains(&name) {
+        if !seen.insert(name.clone()) {
             return Err(Error::Malformed(format!(
                 "line 1, column {}: the column name {name:?} appears twice",
                 i + 1
@@ -525,7 +541,8 @@ mod tests {
     }
 
     fn infer(text: impl AsRef<[u8]>) -> Result<SchemaRef> {
-        infer_csv(file_of(text.as_ref()), 16, 2).map(|inferred| inferred.schema)
+        infer_csv(file_of(text.as_ref()), 16, 2, DEFAULT_MAX_COLUMNS)
+            .map(|inferred| inferred.schema)
     }
 
     fn types(text: &str) -> Vec<DataType> {
@@ -637,7 +654,7 @@ mod tests {
             text
         };
         let rarely = |text: String| {
-            infer_csv(file_of(text.as_bytes()), 4096, 2)
+            infer_csv(file_of(text.as_bytes()), 4096, 2, DEFAULT_MAX_COLUMNS)
                 .expect("infer")
                 .rarely_repeating
         };

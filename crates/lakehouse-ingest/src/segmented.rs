@@ -75,13 +75,25 @@ pub fn infer_csv_streaming(
     input: impl Read,
     segment_bytes: usize,
     threads: usize,
+    max_columns: usize,
 ) -> Result<Option<CsvInferred>> {
-    infer(input, segment_bytes, threads, Cuts::PairedQuotes)
+    infer(
+        input,
+        segment_bytes,
+        threads,
+        Cuts::PairedQuotes,
+        max_columns,
+    )
 }
 
 /// Infers the schema of the CSV file `file` (read from its current position), cutting where records end.
-pub fn infer_csv(file: File, segment_bytes: usize, threads: usize) -> Result<CsvInferred> {
-    infer(file, segment_bytes, threads, Cuts::Exact)?
+pub fn infer_csv(
+    file: File,
+    segment_bytes: usize,
+    threads: usize,
+    max_columns: usize,
+) -> Result<CsvInferred> {
+    infer(file, segment_bytes, threads, Cuts::Exact, max_columns)?
         .ok_or_else(|| Error::Task("an exact cut of the CSV failed its check".into()))
 }
 
@@ -90,9 +102,10 @@ fn infer(
     segment_bytes: usize,
     threads: usize,
     cuts: Cuts,
+    max_columns: usize,
 ) -> Result<Option<CsvInferred>> {
     let segment_bytes = segment_bytes.max(1);
-    let mut head = Head::new();
+    let mut head = Head::new(max_columns);
     let mut buffer = Vec::with_capacity(segment_bytes.min(1 << 24) + READ_BYTES);
     let mut chunk = vec![0u8; READ_BYTES];
     let mut ended = false;
@@ -380,11 +393,13 @@ struct Head {
     data_start: Option<u64>,
     distinct: Distinct,
     done: bool,
+    max_columns: usize,
 }
 
 impl Head {
-    fn new() -> Self {
+    fn new(max_columns: usize) -> Self {
         Head {
+            max_columns,
             reader: csv_core::Reader::new(),
             record: Record::new(),
             fed: 0,
@@ -409,7 +424,7 @@ impl Head {
                 Outcome::Record => {
                     let fields = self.record.fields();
                     if self.names.is_none() {
-                        let names = header_names(&fields.collect::<Vec<_>>())?;
+                        let names = header_names(&fields.collect::<Vec<_>>(), self.max_columns)?;
                         self.distinct = Distinct::new(names.len());
                         self.names = Some(names);
                         self.data_start = Some(self.fed);
@@ -670,6 +685,7 @@ fn look_at_segment(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::infer::DEFAULT_MAX_COLUMNS;
 
     fn describe(inferred: &CsvInferred) -> String {
         format!(
@@ -697,7 +713,7 @@ mod tests {
 
     /// The answer of one record after another: one segment, cut nowhere.
     fn whole(body: &[u8]) -> String {
-        match infer(body, usize::MAX, 1, Cuts::Exact) {
+        match infer(body, usize::MAX, 1, Cuts::Exact, DEFAULT_MAX_COLUMNS) {
             Ok(Some(inferred)) => describe(&inferred),
             Ok(None) => panic!("an uncut body is never handed back"),
             Err(e) => e.to_string(),
@@ -705,7 +721,7 @@ mod tests {
     }
 
     fn cut(body: &[u8], segment_bytes: usize, threads: usize, cuts: Cuts) -> Option<String> {
-        match infer(body, segment_bytes, threads, cuts) {
+        match infer(body, segment_bytes, threads, cuts, DEFAULT_MAX_COLUMNS) {
             Ok(Some(inferred)) => {
                 check_parts(body, &inferred);
                 Some(describe(&inferred))

@@ -39,6 +39,9 @@ pub struct IngestConfig {
     pub threads: usize,
     /// Bytes of a CSV body each of those threads takes at a time (a part).
     pub part_bytes: usize,
+    /// The most columns a body (and so a dataset) may have; more is refused with 422 before anything per
+    /// column is allocated.
+    pub max_columns: usize,
 }
 
 impl IngestConfig {
@@ -58,6 +61,7 @@ impl Default for IngestConfig {
             batch_rows: crate::decode::BATCH_ROWS,
             threads: 0,
             part_bytes: 2 * 1024 * 1024,
+            max_columns: crate::infer::DEFAULT_MAX_COLUMNS,
         }
     }
 }
@@ -100,9 +104,10 @@ impl Ingest {
             None => {
                 let file = body.reader()?;
                 let (part_bytes, threads) = (self.config.part_bytes, self.config.threads());
+                let max_columns = self.config.max_columns;
                 tokio::task::spawn_blocking(move || match format {
                     // Inference while the body arrived could not tell where its records end.
-                    IngestFormat::Csv => infer_csv(file, part_bytes, threads)
+                    IngestFormat::Csv => infer_csv(file, part_bytes, threads, max_columns)
                         .map(|csv| (csv.schema, Decoding::Csv(csv.parts), csv.rarely_repeating)),
                     IngestFormat::Ndjson => {
                         infer_ndjson(file).map(|s| (s, Decoding::Ndjson, Vec::new()))
@@ -115,6 +120,8 @@ impl Ingest {
                 .map_err(|e| Error::Task(e.to_string()))??
             }
         };
+        // NDJSON keys and Parquet columns are known only now; a CSV header was checked as it was read.
+        crate::infer::check_columns(incoming.fields().len(), self.config.max_columns)?;
         let add_columns = request.evolve.is_some();
         let tables = self.catalog.tables();
         let (table, reconciled) = tables
@@ -192,8 +199,9 @@ impl IngestApi for Ingest {
             IngestFormat::Csv => {
                 let (tap, reader) = tap(TAP_CHUNKS);
                 let (part_bytes, threads) = (self.config.part_bytes, self.config.threads());
+                let max_columns = self.config.max_columns;
                 let running = tokio::task::spawn_blocking(move || {
-                    infer_csv_streaming(reader, part_bytes, threads)
+                    infer_csv_streaming(reader, part_bytes, threads, max_columns)
                 });
                 (Some(tap), Some(running))
             }

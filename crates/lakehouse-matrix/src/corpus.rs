@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use chrono::{DateTime, Utc};
+use lakehouse_types::filter::Filter;
 use lakehouse_types::matrix::{CorpusDefinition, CorpusInfo, CorpusStatus, Fields, SyncStats};
 
 use crate::definition::Plan;
@@ -24,6 +25,37 @@ pub(crate) struct Snapshot {
     pub(crate) rows: Vec<Row>,
     pub(crate) by_id: HashMap<String, u32>,
     pub(crate) keyword: KeywordIndex,
+    /// The rows each recent filter admits (searches repeat their filters).
+    pub(crate) admitted: Mutex<HashMap<String, Arc<Vec<bool>>>>,
+}
+
+/// Filters whose admitted rows a snapshot keeps.
+const ADMITTED_FILTERS: usize = 64;
+
+impl Snapshot {
+    /// Which rows `filter` admits, by row number: kept, since the rows never change.
+    pub(crate) fn admitted(&self, filter: &Filter) -> Arc<Vec<bool>> {
+        if let Some(found) = self
+            .admitted
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(filter.key())
+        {
+            return Arc::clone(found);
+        }
+        let rows: Arc<Vec<bool>> = Arc::new(
+            self.rows
+                .iter()
+                .map(|row| filter.matches_by(|f| row.values.get(f)))
+                .collect(),
+        );
+        let mut kept = self.admitted.lock().unwrap_or_else(PoisonError::into_inner);
+        if kept.len() >= ADMITTED_FILTERS {
+            kept.clear();
+        }
+        kept.insert(filter.key().to_owned(), Arc::clone(&rows));
+        rows
+    }
 }
 
 /// One job order: the text it adds to a query and the fields rules read.

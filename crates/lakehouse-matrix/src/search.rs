@@ -157,22 +157,32 @@ impl Retrieval<'_> {
 
     fn keyword(&self, i: usize, part: &Part, depth: usize, pushed: bool) -> Result<Ranked> {
         let snapshot = Arc::clone(&part.snapshot);
-        let filter = Arc::clone(&self.filter);
+        // The caller's filter is looked up by row (kept per snapshot); pushed rules, bound to one order,
+        // are evaluated on the rows that pass it.
+        let admitted = (!self.filter.is_empty()).then(|| part.snapshot.admitted(&self.filter));
         let rules: Arc<Vec<BoundRule>> = Arc::new(if pushed {
             part.rules.clone()
         } else {
             Vec::new()
         });
-        let unfiltered = filter.is_empty() && rules.is_empty();
         let allow = move |row: u64| {
-            if unfiltered {
-                return true;
-            }
-            let Some(r) = usize::try_from(row).ok().and_then(|r| snapshot.rows.get(r)) else {
+            let Ok(r) = usize::try_from(row) else {
                 return false;
             };
-            let get = |f: &str| r.values.get(f);
-            filter.matches_by(get) && rules.iter().all(|rule| rule.passes(&get))
+            if admitted
+                .as_ref()
+                .is_some_and(|admitted| !admitted.get(r).copied().unwrap_or(false))
+            {
+                return false;
+            }
+            if rules.is_empty() {
+                return true;
+            }
+            let Some(values) = snapshot.rows.get(r).map(|row| &row.values) else {
+                return false;
+            };
+            let get = |f: &str| values.get(f);
+            rules.iter().all(|rule| rule.passes(&get))
         };
         let rows = part.snapshot.keyword.search(self.text, depth, allow)?;
         let full = rows.len() >= depth;

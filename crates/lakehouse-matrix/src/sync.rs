@@ -436,6 +436,7 @@ async fn build(deps: &Deps, corpus: &Corpus, work: &mut Work, target: u64) -> Re
             rows,
             by_id,
             keyword,
+            admitted: std::sync::Mutex::default(),
         })
     })
     .await

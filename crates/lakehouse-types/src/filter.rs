@@ -41,6 +41,8 @@ type Result<T, E = FilterError> = std::result::Result<T, E>;
 #[derive(Debug, Clone, Default)]
 pub struct Filter {
     conditions: Vec<(String, Condition)>,
+    /// The filter as JSON text: equal text, equal filter (a cache key).
+    source: String,
 }
 
 #[derive(Debug, Clone)]
@@ -82,7 +84,18 @@ impl Filter {
         };
         let mut conditions = Vec::new();
         Self::parse_into(object, &mut conditions, 0)?;
-        Ok(Filter { conditions })
+        let source = if conditions.is_empty() {
+            String::new()
+        } else {
+            // serde_json's maps are ordered by key: the same conditions give the same text.
+            serde_json::to_string(object).unwrap_or_default()
+        };
+        Ok(Filter { conditions, source })
+    }
+
+    /// The filter as canonical JSON text (empty for the empty filter): a key for caching what it matches.
+    pub fn key(&self) -> &str {
+        &self.source
     }
 
     fn parse_into(
@@ -203,6 +216,13 @@ fn parse_bound(field: &str, arg: &Value) -> Result<Bound> {
 
 /// An ISO date or timestamp as milliseconds since the epoch (timestamps without an offset are UTC).
 pub fn parse_time(s: &str) -> Option<i64> {
+    // Dates are what filters compare most (availability, start dates), once per candidate: read
+    // `YYYY-MM-DD` directly rather than through chrono's format parser.
+    if let Some(date) = plain_date(s.as_bytes()) {
+        return date
+            .and_hms_opt(0, 0, 0)
+            .map(|t| t.and_utc().timestamp_millis());
+    }
     if let Ok(date) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
         return date
             .and_hms_opt(0, 0, 0)
@@ -215,6 +235,20 @@ pub fn parse_time(s: &str) -> Option<i64> {
         .iter()
         .find_map(|format| NaiveDateTime::parse_from_str(s, format).ok())
         .map(|t| t.and_utc().timestamp_millis())
+}
+
+/// `YYYY-MM-DD`, exactly.
+fn plain_date(b: &[u8]) -> Option<NaiveDate> {
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    let number = |digits: &[u8]| -> Option<u32> {
+        digits.iter().try_fold(0u32, |n, d| {
+            d.is_ascii_digit().then(|| n * 10 + u32::from(d - b'0'))
+        })
+    };
+    let year = i32::try_from(number(&b[..4])?).ok()?;
+    NaiveDate::from_ymd_opt(year, number(&b[5..7])?, number(&b[8..])?)
 }
 
 impl Condition {
@@ -417,5 +451,22 @@ mod tests {
         let parsed =
             Filter::parse(Some(&json!({"$and": [{"a": 1}, {"b": 2, "a": 3}]}))).expect("valid");
         assert_eq!(parsed.fields(), vec!["a", "b"]);
+    }
+
+    #[test]
+    fn plain_dates_read_like_chrono_reads_them() {
+        for text in ["2025-01-13", "1999-12-31", "2024-02-29", "0001-01-01"] {
+            let expected = NaiveDate::parse_from_str(text, "%Y-%m-%d").ok();
+            assert_eq!(plain_date(text.as_bytes()), expected, "{text}");
+        }
+        for text in [
+            "2025-02-30",
+            "2025-1-13",
+            "2025-01-1x",
+            "20250113",
+            "2025-13-01",
+        ] {
+            assert_eq!(plain_date(text.as_bytes()), None, "{text}");
+        }
     }
 }

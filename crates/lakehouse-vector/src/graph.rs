@@ -669,6 +669,18 @@ impl Graph {
     }
 
     /// Every live node's distance to `query`, through `push` (for exact search).
+    /// Like [`Graph::scan`], over `keys` only (keys not in the graph are skipped).
+    pub(crate) fn scan_keys(&self, query: &[f32], keys: &[u64], mut push: impl FnMut(u64, f32)) {
+        if query.len() != self.layout.dim {
+            return;
+        }
+        for key in keys {
+            if let Some(&id) = self.slot_of.get(key) {
+                push(*key, (self.layout.distance)(query, self.vector(id)));
+            }
+        }
+    }
+
     pub(crate) fn scan(&self, query: &[f32], mut push: impl FnMut(u64, f32)) {
         if query.len() != self.layout.dim {
             return;

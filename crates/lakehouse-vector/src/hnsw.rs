@@ -329,6 +329,20 @@ impl Hnsw {
         Ok(top.into_sorted())
     }
 
+    /// Exact search among `keys` (a filter's matches), with the graph's distance kernels.
+    pub fn exact_search_among(
+        &self,
+        query: &[f32],
+        k: usize,
+        keys: &[u64],
+    ) -> Result<Vec<(u64, f32)>> {
+        let query = self.query(query)?;
+        let mut top = TopK::new(k);
+        self.graph
+            .scan_keys(&query, keys, |key, distance| top.push(key, distance));
+        Ok(top.into_sorted())
+    }
+
     /// Changes ef_search; for benchmarks, which tune it on an index no one else is searching.
     pub fn set_expansion_search(&self, expansion: usize) {
         self.graph.set_ef_search(expansion);

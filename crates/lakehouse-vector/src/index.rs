@@ -2,6 +2,7 @@
 //! the search strategy that picks between graph walk and exact scan.
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use lakehouse_types::vector::{Metadata, Metric};
 
@@ -40,10 +41,14 @@ pub struct IndexState {
     next_key: u64,
     /// Rough bytes held by ids and metadata, for `info`.
     entry_bytes: usize,
+    /// The keys each recent filter matches, sorted; emptied by every change. Searches repeat their
+    /// filters (a page's facets, matrix search's first pass), and evaluating one on every entry was most
+    /// of a filtered search's time.
+    matching: Mutex<HashMap<String, Arc<Vec<u64>>>>,
 }
 
-/// Candidates sampled to estimate how selective a filter is.
-const FILTER_SAMPLE: usize = 512;
+/// Filters whose matches are kept at once.
+const MATCHING_FILTERS: usize = 64;
 
 fn entry_size(id: &str, metadata: &Metadata) -> usize {
     // Two copies of the id (both maps), map overhead, and the metadata at roughly its JSON size.
@@ -63,6 +68,7 @@ impl IndexState {
             keys: HashMap::new(),
             next_key: 0,
             entry_bytes: 0,
+            matching: Mutex::default(),
         })
     }
 
@@ -74,6 +80,7 @@ impl IndexState {
             keys: HashMap::with_capacity(records.len()),
             next_key,
             entry_bytes: 0,
+            matching: Mutex::default(),
         };
         for EntryRecord {
             key,
@@ -148,6 +155,10 @@ impl IndexState {
     /// Applies logged changes in order. Upserts are inserted into the graph together (in parallel), after
     /// the removals they imply; a batch never holds the same id twice.
     pub fn apply(&mut self, ops: Vec<Op>) -> Result<()> {
+        self.matching
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
         let mut inserts: Vec<(u64, Vec<f32>)> = Vec::new();
         for op in ops {
             match op {
@@ -253,37 +264,43 @@ impl IndexState {
             return self.hnsw.exact_search(query, k);
         }
 
-        let estimated = self.estimate_matches(filter);
-        if total <= params.exact_threshold || estimated <= params.exact_threshold {
-            return Ok(self.exact_filtered(query, k, filter));
+        let matching = self.matching_keys(filter);
+        if total <= params.exact_threshold || matching.len() <= params.exact_threshold {
+            return self.hnsw.exact_search_among(query, k, &matching);
         }
-        let hits = self.hnsw.filtered_search(query, k, |key| {
-            self.entries
-                .get(&key)
-                .is_some_and(|entry| filter.matches(&entry.metadata))
-        })?;
+        let hits = self
+            .hnsw
+            .filtered_search(query, k, |key| matching.binary_search(&key).is_ok())?;
         if hits.len() >= k {
             return Ok(hits);
         }
-        Ok(self.exact_filtered(query, k, filter))
+        self.hnsw.exact_search_among(query, k, &matching)
     }
 
-    /// Matching items extrapolated from a sample of the entries.
-    fn estimate_matches(&self, filter: &Filter) -> usize {
-        let total = self.entries.len();
-        let sample = total.min(FILTER_SAMPLE);
-        let hits = self
-            .entries
-            .values()
-            .take(sample)
-            .filter(|e| filter.matches(&e.metadata))
-            .count();
-        if sample == 0 {
-            return 0;
+    /// The keys `filter` matches, sorted: from the cache while nothing changed, else found and kept.
+    fn matching_keys(&self, filter: &Filter) -> Arc<Vec<u64>> {
+        if let Some(found) = self
+            .matching
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(filter.key())
+        {
+            return Arc::clone(found);
         }
-        // One match in the sample could be a fluke of a much rarer filter; round up so a borderline
-        // filter takes the graph walk, which has the exact scan behind it anyway.
-        (hits * total).div_ceil(sample)
+        let mut keys: Vec<u64> = self
+            .entries
+            .iter()
+            .filter(|(_, entry)| filter.matches(&entry.metadata))
+            .map(|(key, _)| *key)
+            .collect();
+        keys.sort_unstable();
+        let keys = Arc::new(keys);
+        let mut cache = self.matching.lock().unwrap_or_else(PoisonError::into_inner);
+        if cache.len() >= MATCHING_FILTERS {
+            cache.clear();
+        }
+        cache.insert(filter.key().to_owned(), Arc::clone(&keys));
+        keys
     }
 
     /// Exact scan over the items `filter` accepts (all items for the empty filter).

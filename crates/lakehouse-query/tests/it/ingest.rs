@@ -145,6 +145,57 @@ async fn malformed_input_names_the_line_and_writes_nothing() {
 }
 
 #[tokio::test]
+async fn a_body_wider_than_the_column_cap_is_refused_before_it_is_read_per_column() {
+    let env = Env::new().await;
+    let wide = |n: usize| {
+        let header: Vec<String> = (0..n).map(|i| format!("c{i}")).collect();
+        let row: Vec<&str> = vec!["1"; n];
+        format!("{}\n{}\n", header.join(","), row.join(","))
+    };
+    let err = env
+        .csv("wide", WriteMode::Create, &wide(20_000))
+        .await
+        .expect_err("20,000 columns");
+    assert_eq!(err.code, ErrorCode::UnprocessableContent);
+    assert!(
+        err.message.contains("20000 columns") && err.message.contains("at most 2048"),
+        "{}",
+        err.message
+    );
+    let ndjson: String = format!(
+        "{{{}}}\n",
+        (0..3000)
+            .map(|i| format!("\"k{i}\": 1"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let err = env
+        .ingest_as(
+            "wide",
+            WriteMode::Create,
+            None,
+            IngestFormat::Ndjson,
+            None,
+            ndjson,
+        )
+        .await
+        .expect_err("3,000 keys");
+    assert_eq!(err.code, ErrorCode::UnprocessableContent, "{err}");
+    assert!(
+        env.catalog
+            .tables()
+            .open_if_exists("wide")
+            .await
+            .expect("open")
+            .is_none(),
+        "nothing written"
+    );
+    env.csv("wide", WriteMode::Create, &wide(2048))
+        .await
+        .expect("at the cap");
+}
+
+#[tokio::test]
 async fn drift_is_refused_with_the_exact_diff() {
     let env = Env::new().await;
     env.csv("workers", WriteMode::Create, WORKERS)

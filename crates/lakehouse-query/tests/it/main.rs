@@ -3,6 +3,7 @@
 
 mod catalog;
 mod ingest;
+mod roles;
 mod sql;
 
 use std::sync::Arc;
