@@ -141,7 +141,9 @@ async fn flush_loop(
             }
         }
         if !pending.is_empty() {
-            match write(&settings, &pending, &batch_key).await {
+            let written;
+            (pending, written) = write(&settings, &stats, pending, &batch_key).await;
+            match written {
                 Ok(()) => {
                     stats
                         .written
@@ -161,7 +163,9 @@ async fn flush_loop(
                 pending.push(r);
             }
             if !pending.is_empty() {
-                match write(&settings, &pending, &batch_key).await {
+                let written;
+                (pending, written) = write(&settings, &stats, pending, &batch_key).await;
+                match written {
                     Ok(()) => {
                         stats
                             .written
@@ -263,8 +267,40 @@ pub(crate) fn parquet(recordings: &[Recording]) -> Result<Vec<u8>> {
     Ok(out)
 }
 
-async fn write(settings: &FlushSettings, recordings: &[Recording], key: &str) -> Result<()> {
-    let body = Bytes::from(parquet(recordings)?);
+/// Appends `recordings` as one version, handing them back for a retry. Encoding a second's worth of
+/// searches takes tens of milliseconds of CPU, so it runs on the blocking pool, off the threads that answer.
+async fn write(
+    settings: &FlushSettings,
+    stats: &RecorderStats,
+    recordings: Vec<Recording>,
+    key: &str,
+) -> (Vec<Recording>, Result<()>) {
+    let count = recordings.len() as u64;
+    let encoded = tokio::task::spawn_blocking(move || {
+        let body = parquet(&recordings);
+        (recordings, body)
+    })
+    .await;
+    let (recordings, body) = match encoded {
+        Ok(done) => done,
+        Err(e) => {
+            // The encoder panicked and the batch went with it: count it as dropped.
+            stats.dropped.fetch_add(count, Ordering::Relaxed);
+            tracing::error!(error = %e, recordings = count, "encoding recordings failed; they are lost");
+            return (
+                Vec::new(),
+                Err(Error::Internal(format!("encoding recordings: {e}"))),
+            );
+        }
+    };
+    let appended = match body {
+        Ok(body) => append(settings, Bytes::from(body), key).await,
+        Err(e) => Err(e),
+    };
+    (recordings, appended)
+}
+
+async fn append(settings: &FlushSettings, body: Bytes, key: &str) -> Result<()> {
     let len = body.len() as u64;
     let stream = futures::stream::once(async move { Ok(body) }).boxed();
     settings
