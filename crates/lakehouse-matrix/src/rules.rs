@@ -515,4 +515,92 @@ mod tests {
             assert!(err.contains(says), "{raw}: {err}");
         }
     }
+
+    /// Rules built from the rule language's keys, bound against generated orders and judged against
+    /// generated items: parsing answers or refuses, binding and judging never panic, whatever the values
+    /// (NaN-free numbers at the edges, bad dates, coordinates off the globe, lists where text is due).
+    #[test]
+    fn fuzz_rules() {
+        use lakehouse_types::fuzz::{Gen, cases};
+        let keys = [
+            "field",
+            "reason",
+            "lat",
+            "lon",
+            "of",
+            "equals",
+            "not_in",
+            "contains_all",
+            "lte",
+            "gte",
+            "within_miles",
+            "order.",
+            "status",
+            "certs",
+            "rate",
+            "from",
+            "x",
+        ];
+        let words = [
+            "order.status",
+            "order.certs",
+            "order.lat",
+            "order.lon",
+            "order.",
+            "status",
+            "certs",
+            "lat",
+            "lon",
+            "active",
+            "2025-01-13",
+            "2031-13-45",
+            "OSHA 10;Forklift",
+            ";",
+            "",
+            "91",
+            "-181",
+        ];
+        let mut g = Gen::new(6);
+        let mut parsed = 0usize;
+        let count = cases(20_000);
+        for _ in 0..count {
+            let mut raw = g.json(3, &keys, &words);
+            if g.one_in(2) {
+                // The shape of a rule, with generated parts.
+                let mut rule = serde_json::Map::new();
+                rule.insert("field".into(), Value::from(*g.pick(&words)));
+                let test = *g.pick(TESTS);
+                rule.insert(test.into(), g.json(1, &keys, &words));
+                if test == "within_miles" {
+                    rule.remove("field");
+                    rule.insert("lat".into(), Value::from(*g.pick(&words)));
+                    rule.insert("lon".into(), Value::from(*g.pick(&words)));
+                    let of = serde_json::json!({
+                        "lat": g.json(0, &keys, &words),
+                        "lon": g.json(0, &keys, &words),
+                    });
+                    rule.insert("of".into(), of);
+                }
+                if g.one_in(2) {
+                    rule.insert("reason".into(), Value::from(*g.pick(&words)));
+                }
+                raw = Value::Object(rule);
+            }
+            let Ok(rule) = Rule::parse(0, &raw) else {
+                continue;
+            };
+            parsed += 1;
+            let order = g.json(2, &keys, &words);
+            let bound = rule.bind(order.as_object(), ";");
+            let item = g.json(2, &keys, &words);
+            if let (Some(bound), Some(item)) = (bound, item.as_object()) {
+                let _ = bound.passes(&|f: &str| item.get(f));
+            }
+        }
+        // Meaningful only if rules got past the parser.
+        assert!(
+            parsed > count / 100,
+            "only {parsed} of {count} rules parsed"
+        );
+    }
 }

@@ -11,6 +11,7 @@
 //! - [`service`]: [`Query`], the [`lakehouse_api::QueryApi`] implementation, and [`QueryConfig`].
 #![deny(missing_docs)]
 
+mod bounded;
 mod eager;
 mod files;
 mod filter;

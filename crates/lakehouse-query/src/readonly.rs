@@ -7,11 +7,34 @@
 use datafusion::sql::parser::{DFParser, Statement as DfStatement};
 use datafusion::sql::sqlparser::ast::Statement;
 use datafusion::sql::sqlparser::dialect::GenericDialect;
+use datafusion::sql::sqlparser::keywords::Keyword;
+use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
 
 use crate::Error;
 
+/// Operators and opening brackets one statement may hold.
+///
+/// The parser reads `1 + 1 + ... + 1` in a loop but builds a tree as deep as the chain, and freeing or
+/// printing that tree recurses once per level (DataFusion names a projected expression by printing it):
+/// 100,000 terms (a 200 KB body) overflowed the stack of the thread that answers and took the server down.
+/// Counting on the tokens, before any tree exists, bounds the depth of every tree built from the statement.
+/// The limit is half the deepest chain a debug build answers on the binary's 16 MiB thread stacks (2,000);
+/// a release build's frames are smaller. A long list of values belongs in `IN (...)`, whose items are
+/// commas, not operators.
+pub const MAX_OPERATORS: usize = 1024;
+
 /// Checks `sql` is exactly one read-only statement.
 pub fn check(sql: &str) -> Result<(), Error> {
+    let tokens = Tokenizer::new(&GenericDialect {}, sql)
+        .tokenize()
+        .map_err(|e| Error::BadRequest(format!("the SQL does not parse: {e}")))?;
+    let operators = tokens.iter().filter(|t| nests(t)).count();
+    if operators > MAX_OPERATORS {
+        return Err(Error::BadRequest(format!(
+            "the SQL holds {operators} operators and brackets; the limit is {MAX_OPERATORS} \
+             (use IN (...) for a long list of values)"
+        )));
+    }
     let statements = DFParser::parse_sql_with_dialect(sql, &GenericDialect {})
         .map_err(|e| Error::BadRequest(format!("the SQL does not parse: {e}")))?;
     match statements.len() {
@@ -21,6 +44,44 @@ pub fn check(sql: &str) -> Result<(), Error> {
             "send one statement per request; this SQL holds {n}"
         ))),
     }
+}
+
+/// Whether a token can add a level to an expression tree.
+fn nests(token: &Token) -> bool {
+    if let Token::Word(word) = token {
+        return matches!(
+            word.keyword,
+            Keyword::AND | Keyword::OR | Keyword::NOT | Keyword::XOR
+        );
+    }
+    matches!(
+        token,
+        Token::Plus
+            | Token::Minus
+            | Token::Mul
+            | Token::Div
+            | Token::DuckIntDiv
+            | Token::Mod
+            | Token::StringConcat
+            | Token::Eq
+            | Token::DoubleEq
+            | Token::Neq
+            | Token::Lt
+            | Token::Gt
+            | Token::LtEq
+            | Token::GtEq
+            | Token::Spaceship
+            | Token::LParen
+            | Token::LBracket
+            | Token::Ampersand
+            | Token::Pipe
+            | Token::Caret
+            | Token::ShiftLeft
+            | Token::ShiftRight
+            | Token::Arrow
+            | Token::LongArrow
+            | Token::DoubleColon
+    )
 }
 
 fn allowed(statement: &DfStatement) -> Result<(), Error> {
@@ -108,5 +169,96 @@ mod tests {
             Err(Error::BadRequest(_))
         ));
         assert!(matches!(check("SELEC 1"), Err(Error::BadRequest(_))));
+    }
+
+    /// Statements built from SQL's pieces, read and write, and nesting far past any real query: the gate
+    /// never panics or overflows the stack, and whatever it lets through is one statement that starts as
+    /// a read does.
+    #[test]
+    fn fuzz_the_read_only_gate() {
+        use lakehouse_types::fuzz::{Gen, cases};
+        let pieces = [
+            "SELECT ",
+            "WITH t AS ",
+            "EXPLAIN ",
+            "SHOW TABLES",
+            "DESCRIBE ",
+            "INSERT INTO t ",
+            "UPDATE ",
+            "DELETE FROM ",
+            "CREATE TABLE ",
+            "COPY ",
+            "SET ",
+            "DROP ",
+            "INTO ",
+            "VALUES (1)",
+            "FROM t ",
+            "(",
+            ")",
+            ";",
+            ",",
+            "'",
+            "\"",
+            "--",
+            "/*",
+            "*/",
+            "1",
+            "a",
+            "* ",
+            "UNION ",
+            "= ",
+            "\n",
+            "$$",
+            "E'\\'",
+            "@",
+            "\u{0}",
+        ];
+        // Right at the limit a chain passes (and its tree is freed without trouble); prefixes and brackets
+        // stop at the parser's recursion limit before that. One more is refused, whichever.
+        for (head, piece, tail) in [
+            ("SELECT 1", "+1", ""),
+            ("SELECT ", "(", "1"),
+            ("SELECT ", "NOT ", "true"),
+        ] {
+            let at_limit = format!("{head}{}{tail}", piece.repeat(MAX_OPERATORS));
+            let closed = format!("{at_limit}{}", ")".repeat(at_limit.matches('(').count()));
+            assert!(
+                check(&closed).is_ok() || piece != "+1",
+                "{piece} x {MAX_OPERATORS}"
+            );
+            let over = format!("{head}{}{tail}", piece.repeat(MAX_OPERATORS + 1));
+            assert!(matches!(check(&over), Err(Error::BadRequest(_))), "{piece}");
+        }
+        let mut g = Gen::new(5);
+        let count = cases(20_000);
+        for case in 0..count {
+            let sql = match g.below(500) {
+                0 => format!(
+                    "SELECT {}1{}",
+                    "(".repeat(g.below(20_000)),
+                    ")".repeat(g.below(20_000))
+                ),
+                1 => format!("SELECT 1{}", "+1".repeat(g.below(20_000))),
+                2 => format!("SELECT {}", "NOT ".repeat(g.below(20_000))),
+                _ => g.join(&pieces, 12),
+            };
+            let Ok(()) = check(&sql) else { continue };
+            let statements = DFParser::parse_sql_with_dialect(&sql, &GenericDialect {})
+                .unwrap_or_else(|e| panic!("case {case}: {sql:?} passed but does not parse: {e}"));
+            assert_eq!(statements.len(), 1, "case {case}: {sql:?}");
+            let text = statements
+                .front()
+                .map(|s| s.to_string().to_ascii_uppercase())
+                .unwrap_or_default();
+            let text = text.trim_start_matches('(');
+            assert!(
+                [
+                    "SELECT", "WITH", "EXPLAIN", "SHOW", "DESCRIBE", "VALUES", "FROM", "TABLE"
+                ]
+                .iter()
+                .any(|read| text.starts_with(read)),
+                "case {case}: {sql:?} passed as {text}"
+            );
+        }
     }
 }

@@ -8,6 +8,7 @@ use datafusion::execution::SendableRecordBatchStream;
 use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
+use datafusion::logical_expr::ScalarUDF;
 use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
 use futures::StreamExt;
 use lakehouse_api::{QueryApi, QueryResult};
@@ -18,6 +19,7 @@ use lakehouse_types::dataset::SqlRequest;
 use lakehouse_types::health::ServiceHealth;
 use serde::Deserialize;
 
+use crate::bounded::bounded_functions;
 use crate::eager::EagerAggregation;
 use crate::filter::FastFilters;
 use crate::provider::{DatasetSchema, Visibility};
@@ -40,6 +42,11 @@ pub struct QueryConfig {
     pub max_rows_cap: usize,
     /// Parallelism of one query (the number of CPUs when unset).
     pub target_partitions: Option<usize>,
+    /// Bytes of Arrow data an answer may hold; past it the answer is cut (`truncated`) while it is read.
+    pub max_answer_bytes: u64,
+    /// Bytes one call of a function whose output an argument sizes (`repeat`, `lpad`, `range`, ...) may
+    /// build; past it the query is refused (413) before the function runs.
+    pub max_function_bytes: u64,
 }
 
 impl Default for QueryConfig {
@@ -50,6 +57,8 @@ impl Default for QueryConfig {
             default_max_rows: 10_000,
             max_rows_cap: 1_000_000,
             target_partitions: None,
+            max_answer_bytes: 32 * 1024 * 1024,
+            max_function_bytes: 256 * 1024 * 1024,
         }
     }
 }
@@ -64,6 +73,8 @@ pub struct Query {
     scan: Arc<SessionState>,
     /// What each role may see.
     policy: Arc<Policy>,
+    /// DataFusion's functions that build values sized by an argument, bounded (see [`crate::bounded`]).
+    bounded: Arc<Vec<ScalarUDF>>,
 }
 
 /// Delta scans left to themselves evaluate a query's filters row by row while decoding Parquet
@@ -95,12 +106,15 @@ impl Query {
             .with_memory_pool(Arc::new(FairSpillPool::new(config.memory_limit_bytes)))
             .build_arc()?;
         runtime.register_object_store(&root_url(), tables.store().clone());
+        let defaults = SessionStateBuilder::new().with_default_features().build();
+        let bounded = Arc::new(bounded_functions(&defaults, config.max_function_bytes));
         Ok(Query {
             tables,
             runtime,
             config,
             scan: scan_session(),
             policy: Arc::new(Policy::default()),
+            bounded,
         })
     }
 
@@ -133,6 +147,9 @@ impl Query {
             .with_physical_optimizer_rule(Arc::new(FastFilters))
             .build();
         let ctx = SessionContext::new_with_state(state);
+        for function in self.bounded.iter() {
+            ctx.register_udf(function.clone());
+        }
         // Only `SHOW TABLES` and information_schema read this list; checking each directory for a log
         // would cost one more listing per dataset on every query.
         let names = self.tables.directory_names().await?;
@@ -181,7 +198,7 @@ impl Query {
                 .with_allow_statements(false);
             let frame = ctx.sql_with_options(&request.sql, options).await?;
             let stream = frame.execute_stream().await?;
-            collect(stream, max_rows).await
+            collect(stream, max_rows, self.config.max_answer_bytes).await
         };
         let (schema, batches, truncated) =
             tokio::time::timeout(Duration::from_millis(limit_ms), work)
@@ -196,11 +213,13 @@ impl Query {
     }
 }
 
-/// Reads up to `max_rows` rows; one more row than that means the result is truncated (and the rest is never
-/// computed: dropping the stream cancels the query).
+/// Reads up to `max_rows` rows and about `max_bytes` of Arrow data; more than that means the result is
+/// truncated (and the rest is never computed: dropping the stream cancels the query). A batch that would
+/// pass the byte limit is cut at the rows that fit, by its average row size.
 async fn collect(
     mut stream: SendableRecordBatchStream,
     max_rows: usize,
+    max_bytes: u64,
 ) -> Result<(
     arrow::datatypes::SchemaRef,
     Vec<arrow::record_batch::RecordBatch>,
@@ -209,10 +228,18 @@ async fn collect(
     let schema = stream.schema();
     let mut batches = Vec::new();
     let mut rows = 0usize;
+    let mut bytes = 0u64;
     let mut truncated = false;
     while let Some(batch) = stream.next().await {
         let batch = batch?;
-        let room = max_rows - rows;
+        let batch_bytes = answer_bytes(&batch);
+        let mut room = max_rows - rows;
+        if bytes.saturating_add(batch_bytes) > max_bytes && batch.num_rows() > 0 {
+            let per_row = (batch_bytes / batch.num_rows() as u64).max(1);
+            let fit =
+                usize::try_from(max_bytes.saturating_sub(bytes) / per_row).unwrap_or(usize::MAX);
+            room = room.min(fit);
+        }
         if batch.num_rows() > room {
             truncated = true;
             if room > 0 {
@@ -221,11 +248,26 @@ async fn collect(
             break;
         }
         rows += batch.num_rows();
+        bytes = bytes.saturating_add(batch_bytes);
         if batch.num_rows() > 0 {
             batches.push(batch);
         }
     }
     Ok((schema, batches, truncated))
+}
+
+/// The bytes of data `batch` holds: only its rows' share of buffers it may share with a bigger batch (a
+/// `LIMIT`'s slice); the whole buffers where a type's share cannot be told.
+fn answer_bytes(batch: &arrow::record_batch::RecordBatch) -> u64 {
+    batch
+        .columns()
+        .iter()
+        .map(|column| {
+            let data = column.to_data();
+            data.get_slice_memory_size()
+                .unwrap_or_else(|_| column.get_array_memory_size()) as u64
+        })
+        .sum()
 }
 
 #[async_trait]

@@ -469,4 +469,92 @@ mod tests {
             assert_eq!(plain_date(text.as_bytes()), None, "{text}");
         }
     }
+
+    /// Filters built from the language's pieces and near-misses of them: parsing never panics, a parsed
+    /// filter matches any item without panicking, and its key parses back to the same filter.
+    #[test]
+    fn fuzz_filters() {
+        use crate::fuzz::{Gen, cases};
+        let keys = [
+            "state",
+            "rating",
+            "certs",
+            "from",
+            "$and",
+            "eq",
+            "in",
+            "not_in",
+            "contains_all",
+            "gt",
+            "gte",
+            "lt",
+            "lte",
+            "",
+            "é",
+            "$or",
+        ];
+        let words = [
+            "TX",
+            "2025-01-13",
+            "2025-02-30",
+            "2025-01-13T08:00:00Z",
+            "9999-12-31",
+            "-1",
+            "1e400",
+            "OSHA 10",
+            "",
+            "\u{0}",
+            "x",
+        ];
+        let count = cases(20_000);
+        let mut g = Gen::new(1);
+        for case in 0..count {
+            let raw = if g.one_in(4) {
+                let text = g.json(4, &keys, &words).to_string();
+                match serde_json::from_slice::<Value>(&g.mutate(&text)) {
+                    Ok(v) => v,
+                    Err(_) => continue,
+                }
+            } else {
+                g.json(5, &keys, &words)
+            };
+            let Ok(filter) = Filter::parse(Some(&raw)) else {
+                continue;
+            };
+            let item = g.json(2, &keys, &words);
+            if let Value::Object(item) = &item {
+                let _ = filter.matches(item);
+            }
+            let again: Value = serde_json::from_str(filter.key()).unwrap_or(Value::Null);
+            let again = Filter::parse(Some(&again)).unwrap_or_else(|e| {
+                panic!("case {case}: {raw} keyed as {} fails: {e}", filter.key())
+            });
+            assert_eq!(again.key(), filter.key(), "case {case}: {raw}");
+        }
+    }
+
+    /// Dates and timestamps: never a panic, and a plain date read directly agrees with chrono.
+    #[test]
+    fn fuzz_parse_time() {
+        use crate::fuzz::{Gen, cases};
+        let pieces = [
+            "2025", "-", "01", "13", "02", "30", "T", "08:00:00", "Z", "+02:00", ".5", " ", "9",
+            "0",
+        ];
+        let mut g = Gen::new(2);
+        for _ in 0..cases(50_000) {
+            let text = g.join(&pieces, 8);
+            let parsed = parse_time(&text);
+            if let Ok(date) = NaiveDate::parse_from_str(&text, "%Y-%m-%d")
+                && text.len() == 10
+            {
+                assert_eq!(
+                    parsed,
+                    date.and_hms_opt(0, 0, 0)
+                        .map(|t| t.and_utc().timestamp_millis()),
+                    "{text}"
+                );
+            }
+        }
+    }
 }

@@ -155,4 +155,49 @@ mod tests {
         assert_eq!(reserved_prefix("datasets"), None);
         assert_eq!(reserved_prefix("user/datasets/x"), None);
     }
+
+    /// Keys from the pieces the rules are about: never a panic, and every key accepted keeps every rule.
+    #[test]
+    fn fuzz_keys() {
+        use crate::fuzz::{Gen, cases};
+        let pieces = [
+            "a",
+            "Z",
+            "9",
+            ".",
+            "..",
+            "/",
+            "//",
+            "_",
+            "-",
+            " ",
+            "é",
+            "\\",
+            "%2e",
+            "\u{0}",
+            "datasets/",
+        ];
+        let mut g = Gen::new(3);
+        for _ in 0..cases(50_000) {
+            let mut key = g.join(&pieces, 12);
+            if g.one_in(100) {
+                key = "k".repeat(MAX_KEY_BYTES - 2 + g.below(4));
+            }
+            if validate_key(&key).is_ok() {
+                assert!(!key.is_empty() && key.len() <= MAX_KEY_BYTES, "{key:?}");
+                assert!(key.bytes().all(allowed), "{key:?}");
+                assert!(
+                    key.split('/').all(|s| !matches!(s, "" | "." | "..")),
+                    "{key:?}"
+                );
+            }
+            if validate_prefix(&key).is_ok() {
+                assert!(
+                    key.len() <= MAX_KEY_BYTES && key.bytes().all(allowed),
+                    "{key:?}"
+                );
+                assert!(!key.starts_with('/'), "{key:?}");
+            }
+        }
+    }
 }

@@ -15,6 +15,7 @@
 //! - [`filter`]: the filter language of vector and matrix search.
 //! - [`policy`]: what each role may see and do.
 //! - [`matrix`]: matrix search requests and responses.
+//! - [`fuzz`]: the seeded generator of the fuzz targets.
 #![deny(missing_docs)]
 
 pub mod auth;
@@ -22,6 +23,7 @@ pub mod dataset;
 pub mod embed;
 pub mod error;
 pub mod filter;
+pub mod fuzz;
 pub mod health;
 pub mod keys;
 pub mod matrix;

@@ -23,19 +23,4 @@ fn bound_allocator_caches() {
         // SAFETY: as above.
         unsafe { libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD) };
     }
-    // What bursts (a build, an upload) free in small blocks stays in the arenas' free lists; hand the
-    // whole pages among them back to the system every few seconds. A pass over two arenas takes well
-    // under a millisecond.
-    let trimmer = std::thread::Builder::new()
-        .name("malloc-trim".into())
-        .spawn(|| {
-            loop {
-                std::thread::sleep(std::time::Duration::from_secs(5));
-                // SAFETY: malloc_trim is thread-safe and only releases free memory.
-                unsafe { libc::malloc_trim(0) };
-            }
-        });
-    if let Err(e) = trimmer {
-        eprintln!("warning: could not start the allocator's trimming thread: {e}");
-    }
 }

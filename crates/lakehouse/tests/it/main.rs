@@ -9,6 +9,7 @@ mod datasets;
 mod deployment;
 mod embed;
 mod leak;
+mod limits;
 mod matrix;
 mod matrix_follow;
 mod mcp;
