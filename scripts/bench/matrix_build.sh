@@ -44,4 +44,7 @@ body='{"query": "forklift operator", "k": 1}'
 until curl -sS -H 'Content-Type: application/json' -d "$body" "$url/v1/matrix/search" \
       | grep -q '"dataset_version":1'; do sleep 0.05; done
 echo "append of $added rows: ingested in $ingested ms, searchable after $(ms "$start") ms (from the start of the upload)"
+# Searches answer from the new version as soon as its snapshot is in place; the corpus's own record (and
+# its last_sync) is written after the checkpoint that follows.
+until [ "$(corpus | field '["version"]')" = 1 ]; do sleep 0.05; done
 echo "  where the time went: $(corpus | field '["last_sync"]')"
