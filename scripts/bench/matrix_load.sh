@@ -6,6 +6,8 @@
 #
 #   scripts/bench/matrix_load.sh [path/to/lakehouse] [seconds per step]
 #
+# With LAKEHOUSE_BENCH_PERF=FILE the 50-client step is recorded by `perf record -g` into FILE.
+#
 # Prints, per step: requests/s, p50, p99, errors, and the server's RSS; then the recordings written and
 # dropped. Build the binary first: cargo build --release -p lakehouse.
 set -euo pipefail
@@ -39,6 +41,10 @@ echo "RSS after the build: $(rss) (peak $(peak))"
 wrk -t2 -c50 -d10s -s scripts/bench/matrix_load.lua "$url" >/dev/null
 printf '%-26s %9s %8s %8s %7s %9s\n' step req/s p50_ms p99_ms errors rss
 for c in 10 50 100 200; do
+  if [ "$c" = 50 ] && [ -n "${LAKEHOUSE_BENCH_PERF:-}" ]; then
+    # The 50-client step under `perf record`, for where a search's time goes (perf report -i FILE).
+    perf record -F 999 -g -p "$pid" -o "$LAKEHOUSE_BENCH_PERF" -- sleep "$seconds" >/dev/null 2>&1 &
+  fi
   line=$(wrk -t2 -c"$c" -d"${seconds}s" --latency -s scripts/bench/matrix_load.lua "$url" | grep '^RESULT')
   eval "${line#RESULT }"
   printf '%-26s %9s %8s %8s %7s %9s\n' "search, $c clients" "$rps" "$p50_ms" "$p99_ms" "$errors" "$(rss)"
