@@ -36,7 +36,7 @@ async fn ingest_ok(http: &Client, base: &str, dataset: &str, query: &str, body: 
     response.json().await.unwrap()
 }
 
-async fn sql(http: &Client, base: &str, sql: &str) -> reqwest::Response {
+pub(crate) async fn sql(http: &Client, base: &str, sql: &str) -> reqwest::Response {
     http.post(format!("{base}/v1/sql"))
         .json(&json!({"sql": sql}))
         .send()

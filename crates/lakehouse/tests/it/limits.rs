@@ -6,6 +6,7 @@ use reqwest::Client;
 use serde_json::{Value, json};
 
 use crate::common::{expect_error, server};
+use crate::datasets::sql;
 
 /// The server's resident memory now and at its peak, in bytes, from `/proc`.
 fn memory(pid: u32) -> (u64, u64) {
@@ -20,14 +21,6 @@ fn memory(pid: u32) -> (u64, u64) {
             * 1024
     };
     (field("VmRSS:"), field("VmHWM:"))
-}
-
-async fn sql(http: &Client, base: &str, statement: &str) -> reqwest::Response {
-    http.post(format!("{base}/v1/sql"))
-        .json(&json!({"sql": statement}))
-        .send()
-        .await
-        .unwrap()
 }
 
 const MIB: u64 = 1024 * 1024;
