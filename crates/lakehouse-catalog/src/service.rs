@@ -104,7 +104,7 @@ impl Catalog {
         let names = self.tables.names().await?;
         let mut summaries: Vec<DatasetSummary> = futures::stream::iter(names)
             .map(|name| async move {
-                match self.tables.open(&name, None).await {
+                match self.tables.open_current(&name).await {
                     Ok(table) => summary_of(&self.tables, &name, &table).await.map(Some),
                     // Deleted between the listing and the read.
                     Err(Error::NotFound(_)) => Ok(None),
@@ -121,7 +121,10 @@ impl Catalog {
 
     /// The manifest of a dataset (at a version).
     pub async fn manifest_at(&self, name: &str, version: Option<u64>) -> Result<Manifest> {
-        let table = self.tables.open(name, version).await?;
+        let table = match version {
+            None => self.tables.open_current(name).await?,
+            Some(_) => self.tables.open(name, version).await?,
+        };
         manifest_of(&self.tables, name, &table).await
     }
 

@@ -278,9 +278,9 @@ impl Tables {
         Ok(table)
     }
 
-    /// The table at its latest version, when it exists.
+    /// The table at its latest version, when it exists (read like [`Tables::open_current`]).
     pub async fn open_if_exists(&self, name: &str) -> Result<Option<DeltaTable>> {
-        match self.open(name, None).await {
+        match self.open_current(name).await {
             Ok(t) => Ok(Some(t)),
             Err(Error::NotFound(_)) => Ok(None),
             Err(e) => Err(e),
