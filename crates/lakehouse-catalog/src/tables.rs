@@ -258,7 +258,18 @@ impl Tables {
         let table = match (cached, &identity) {
             (Some(opened), Some(identity)) if opened.first_commit == *identity => {
                 let mut table = opened.table;
-                table.update_incremental(None).await?;
+                // Commits are numbered without gaps: no object for the next number means nothing to read.
+                // (Bringing a snapshot up to date replays its files even when no commit is new: 9 ms for a
+                // listing of four small tables, most of a soak's CPU.)
+                let next = Path::from(format!(
+                    "{DATASETS_PREFIX}/{name}/_delta_log/{:020}.json",
+                    table.version().map_or(0, |v| v + 1)
+                ));
+                match self.store.head(&next).await {
+                    Ok(_) => table.update_incremental(None).await?,
+                    Err(object_store::Error::NotFound { .. }) => {}
+                    Err(e) => return Err(e.into()),
+                }
                 table
             }
             _ => self.open(name, None).await?,
