@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The fuzz targets with a long budget: every `fuzz_*` test (the filter language, dates, object keys, JSON
-# request bodies, the SQL read-only gate, the CSV record splitter against csv_core, the eligibility rules),
-# each running 1,000,000 generated cases (or the count given). The test command runs the same targets with
-# a short budget.
+# request bodies, the SQL read-only gate, the CSV record splitter against csv_core, CSV, NDJSON and Parquet
+# bodies through inference and decoding, the eligibility rules), each running 1,000,000 generated cases (or
+# the count given). The test command runs the same targets with a short budget.
 #
 #   scripts/fuzz.sh [cases per target]
 set -euo pipefail

@@ -14,6 +14,7 @@ bin="${1:-${CARGO_TARGET_DIR:-target}/release/lakehouse}"
 seconds="${2:-600}"
 connections="${3:-32}"
 command -v wrk >/dev/null || { echo "needs wrk (apt-get install wrk)" >&2; exit 1; }
+scripts/fetch-model.sh
 work="$(mktemp -d)"
 trap 'kill "$pid" "$sampler" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$work"' EXIT
 sampler=0
@@ -32,7 +33,12 @@ printf 'id,note\n0,start\n' | curl -sS --fail-with-body -H 'Content-Type: text/c
   "$url/v1/ingest/soak?mode=create" >/dev/null
 curl -sS --fail-with-body -H 'Content-Type: application/json' -d @crates/lakehouse/src/demo/workers_corpus.json \
   "$url/v1/matrix/corpora" >/dev/null
-while ! curl -sS "$url/v1/matrix/corpora/workers" | grep -q '"status":"ready"'; do sleep 0.5; done
+for _ in $(seq 1200); do
+  curl -sS "$url/v1/matrix/corpora/workers" | grep -q '"status":"ready"' && break
+  sleep 0.5
+done
+curl -sS "$url/v1/matrix/corpora/workers" | grep -q '"status":"ready"' ||
+  { echo "the workers corpus was not ready after 10 minutes:" >&2; tail -3 "$work/server.log" >&2; exit 1; }
 
 start_rss=$(rss)
 echo "RSS at start (data loaded, corpus built): $start_rss MB"

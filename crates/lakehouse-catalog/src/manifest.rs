@@ -31,20 +31,28 @@ pub async fn manifest_of(tables: &Tables, name: &str, table: &DeltaTable) -> Res
 /// The listing entry of a loaded table.
 pub async fn summary_of(tables: &Tables, name: &str, table: &DeltaTable) -> Result<DatasetSummary> {
     let version = version_of(table);
-    let files = files_of(table)?;
-    let last = history(tables.store().as_ref(), name, version, Some(1)).await?;
-    let updated_at = match last.first().and_then(|h| h.timestamp) {
+    let (mut rows, mut bytes) = (0, 0);
+    for file in table.snapshot()?.log_data() {
+        rows += file.num_records().map_or(0, |n| n as u64);
+        bytes += u64::try_from(file.size()).unwrap_or(0);
+    }
+    // The loaded version's own commit, read by its name: listing the log to find the newest took longer
+    // with every commit (a table appended to for 10 minutes has thousands).
+    let commit = Path::from(format!("{}/{version:020}.json", log_path(name)));
+    let timestamp = match tables.store().get_opts(&commit, Default::default()).await {
+        Ok(found) => parse_commit(version, &found.bytes().await?).timestamp,
+        Err(object_store::Error::NotFound { .. }) => None,
+        Err(e) => return Err(e.into()),
+    };
+    let updated_at = match timestamp {
         Some(t) => t,
-        None => {
-            let commit = Path::from(format!("{}/{version:020}.json", log_path(name)));
-            tables.store().head(&commit).await?.last_modified
-        }
+        None => tables.store().head(&commit).await?.last_modified,
     };
     Ok(DatasetSummary {
         name: name.to_owned(),
         version,
-        rows: files.iter().filter_map(|f| f.rows).sum(),
-        bytes: files.iter().map(|f| f.bytes).sum(),
+        rows,
+        bytes,
         updated_at,
     })
 }

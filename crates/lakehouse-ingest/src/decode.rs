@@ -78,7 +78,7 @@ fn decode_whole(
 ) -> SendableRecordBatchStream {
     let (tx, rx) = mpsc::channel::<Item>(2);
     let output = reconciled.output.clone();
-    tokio::task::spawn_blocking(move || {
+    let task = tokio::task::spawn_blocking(move || {
         let send = |item: Item| tx.blocking_send(item).is_ok();
         let batches = match open(file, parquet, &reconciled.parse, batch_rows) {
             Ok(iter) => iter,
@@ -96,8 +96,19 @@ fn decode_whole(
             }
         }
     });
-    let stream = futures::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|item| (item, rx))
+    // The batches end when the thread drops its sender: having finished, or having panicked inside a
+    // decoder. The second is an error, or the rows before it would be written as the whole body.
+    let stream = futures::stream::unfold((rx, Some(task)), |(mut rx, mut task)| async move {
+        if let Some(item) = rx.recv().await {
+            return Some((item, (rx, task)));
+        }
+        match task.take()?.await {
+            Ok(()) => None,
+            Err(e) => {
+                let failed = DataFusionError::Execution(format!("decoding the body failed: {e}"));
+                Some((Err(failed), (rx, None)))
+            }
+        }
     });
     Box::pin(RecordBatchStreamAdapter::new(output, stream))
 }
@@ -223,7 +234,8 @@ fn decode_part(
 
 type Batches = Box<dyn Iterator<Item = Item>>;
 
-fn open(
+/// The batches of a whole NDJSON or Parquet file, decoded with `parse`.
+pub(crate) fn open(
     mut file: File,
     parquet: bool,
     parse: &SchemaRef,

@@ -11,7 +11,7 @@
 //! NDJSON: every line is a JSON object; Arrow's JSON inference runs over all of them.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::sync::Arc;
 
 use arrow::datatypes::{DataType, SchemaRef, TimeUnit};
@@ -471,25 +471,42 @@ pub(crate) fn unclosed_quote(line: u64) -> Error {
     ))
 }
 
-/// Infers an NDJSON file's schema from every line, checking each is a JSON object.
-pub fn infer_ndjson(file: File) -> Result<SchemaRef> {
+/// Infers an NDJSON file's schema from every line, checking each is a JSON object of at most
+/// `max_line_bytes` bytes (a longer line is refused before more of it is read).
+pub fn infer_ndjson(file: File, max_line_bytes: usize) -> Result<SchemaRef> {
     let mut reader = BufReader::with_capacity(1 << 20, file);
-    let mut line = String::new();
+    let mut line = Vec::new();
     let mut number = 0usize;
     let mut failure: Option<Error> = None;
     let values = std::iter::from_fn(|| {
         loop {
             line.clear();
             number += 1;
-            match reader.read_line(&mut line) {
+            // The line's bytes, its CR and its LF.
+            let limit = u64::try_from(max_line_bytes)
+                .unwrap_or(u64::MAX)
+                .saturating_add(2);
+            match (&mut reader).take(limit).read_until(b'\n', &mut line) {
                 Ok(0) => return None,
+                Ok(_) if line.trim_ascii_end().len() > max_line_bytes => {
+                    failure = Some(Error::Malformed(format!(
+                        "line {number}: a line runs on for more than {max_line_bytes} bytes"
+                    )));
+                    return None;
+                }
                 Ok(_) => {}
                 Err(e) => {
                     failure = Some(Error::Malformed(format!("line {number}: {e}")));
                     return None;
                 }
             }
-            let text = line.trim();
+            let Ok(text) = std::str::from_utf8(&line) else {
+                failure = Some(Error::Malformed(format!(
+                    "line {number}: the line is not UTF-8"
+                )));
+                return None;
+            };
+            let text = text.trim();
             if text.is_empty() {
                 continue;
             }
@@ -678,5 +695,33 @@ mod tests {
             .expect_err("split")
             .to_string();
         assert!(e.contains("line 2") && e.contains("column 2"), "{e}");
+    }
+
+    #[test]
+    fn ndjson_lines_are_capped() {
+        let ndjson = |text: &str, max| infer_ndjson(file_of(text.as_bytes()), max);
+        // A line of exactly the cap, with or without its line break, is read.
+        let line = format!("{{\"a\": \"{}\"}}", "x".repeat(20));
+        let max = line.len();
+        ndjson(&format!("{line}\n{line}\n"), max).expect("at the cap");
+        ndjson(&format!("{line}\n{line}"), max).expect("at the cap, at the end");
+        ndjson(&format!("{line}\r\n{line}\r\n"), max).expect("at the cap, with CRLF");
+        // One byte more is refused, naming the line and the cap.
+        let long = format!("{{\"a\": \"{}\"}}", "x".repeat(21));
+        let e = ndjson(&format!("{line}\n{long}\n{line}\n"), max)
+            .expect_err("over the cap")
+            .to_string();
+        assert!(
+            e.contains("line 2") && e.contains(&format!("{max} bytes")),
+            "{e}"
+        );
+        let e = ndjson(&long, max)
+            .expect_err("over the cap, at the end")
+            .to_string();
+        assert!(e.contains("line 1"), "{e}");
+        let e = infer_ndjson(file_of(b"{\"a\": \"\xff\"}\n"), 100)
+            .expect_err("not UTF-8")
+            .to_string();
+        assert!(e.contains("line 1") && e.contains("UTF-8"), "{e}");
     }
 }

@@ -17,6 +17,8 @@
 
 mod columns;
 pub mod decode;
+#[cfg(test)]
+mod fuzz;
 pub mod infer;
 pub mod segmented;
 pub mod service;

@@ -69,6 +69,16 @@ pub enum Cuts {
     Exact,
 }
 
+/// The longest record held while a body is read in segments of `segment_bytes` (8 segments, and never less
+/// than 2 MiB): a longer CSV record is refused, and so is a longer NDJSON line, so that one record cannot
+/// take memory in proportion to the body (16 MiB with the default 2 MiB `[ingest] part_bytes`).
+pub fn record_limit(segment_bytes: usize) -> usize {
+    segment_bytes
+        .max(1)
+        .saturating_mul(MOST_SEGMENTS_WITHOUT_A_CUT)
+        .max(MOST_SEGMENTS_WITHOUT_A_CUT * READ_BYTES)
+}
+
 /// Infers the schema of a CSV body as it arrives from `input`, cutting where quotes pair up; `None` when a
 /// cut was wrong and the body has to be read again with [`infer_csv`].
 pub fn infer_csv_streaming(
@@ -97,7 +107,8 @@ pub fn infer_csv(
         .ok_or_else(|| Error::Task("an exact cut of the CSV failed its check".into()))
 }
 
-fn infer(
+/// Infers the schema of the CSV body `input`, cut as `cuts` says; `None` when a guessed cut was wrong.
+pub(crate) fn infer(
     mut input: impl Read,
     segment_bytes: usize,
     threads: usize,
@@ -111,9 +122,7 @@ fn infer(
     let mut ended = false;
     let mut cutter = Cutter::new(cuts);
     // The longest run without a cut (or header) that is held.
-    let limit = segment_bytes
-        .saturating_mul(MOST_SEGMENTS_WITHOUT_A_CUT)
-        .max(MOST_SEGMENTS_WITHOUT_A_CUT * READ_BYTES);
+    let limit = record_limit(segment_bytes);
     // The header first: the names are needed before any segment can be looked at.
     while head.data_start.is_none() && !ended {
         if buffer.len() > limit {

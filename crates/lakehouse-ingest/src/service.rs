@@ -15,6 +15,7 @@ use serde::Deserialize;
 
 use crate::decode::{Decoding, decode, parquet_schema};
 use crate::infer::{CsvInferred, infer_ndjson};
+use crate::segmented::record_limit;
 use crate::segmented::{infer_csv, infer_csv_streaming};
 use crate::spool::{Spooled, spool, tap};
 use crate::{Error, Result};
@@ -109,9 +110,8 @@ impl Ingest {
                     // Inference while the body arrived could not tell where its records end.
                     IngestFormat::Csv => infer_csv(file, part_bytes, threads, max_columns)
                         .map(|csv| (csv.schema, Decoding::Csv(csv.parts), csv.rarely_repeating)),
-                    IngestFormat::Ndjson => {
-                        infer_ndjson(file).map(|s| (s, Decoding::Ndjson, Vec::new()))
-                    }
+                    IngestFormat::Ndjson => infer_ndjson(file, record_limit(part_bytes))
+                        .map(|s| (s, Decoding::Ndjson, Vec::new())),
                     IngestFormat::Parquet => parquet_schema(file)
                         .map(|s| (s, Decoding::Parquet, Vec::new()))
                         .map_err(Error::Malformed),

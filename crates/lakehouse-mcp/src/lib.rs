@@ -21,22 +21,50 @@ use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, Stream
 pub use server::{Acting, McpServer};
 pub use tools::{Limits, Services, Toolbox};
 
+/// The most MCP sessions open at once over HTTP unless `[mcp] max_sessions` says otherwise. A session lives until its client ends it or it has been idle
+/// for five minutes (rmcp's default), so a client that opens sessions and never ends them would otherwise
+/// hold memory (some 50 KB) for each one it opened in the last five minutes: 4,096 sessions took 200 MB.
+pub const MAX_SESSIONS: usize = 1024;
+
+/// The sessions of an HTTP MCP service: how many are open.
+#[derive(Clone)]
+pub struct Sessions(Arc<LocalSessionManager>);
+
+impl std::fmt::Debug for Sessions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Sessions")
+    }
+}
+
+impl Sessions {
+    /// How many sessions are open now.
+    pub async fn open(&self) -> usize {
+        self.0.sessions.read().await.len()
+    }
+}
+
 /// The streamable-HTTP MCP service, to nest in the gateway's router behind authentication: each request
 /// acts as the caller its key names. With `any_host`, the `Host` header is not checked (keys authenticate
-/// every request); otherwise only loopback hosts are served, against DNS rebinding.
+/// every request); otherwise only loopback hosts are served, against DNS rebinding. Its [`Sessions`] let
+/// the router refuse new ones past `max_sessions`.
 pub fn http_service(
     toolbox: Arc<Toolbox>,
     any_host: bool,
-) -> StreamableHttpService<McpServer, LocalSessionManager> {
+) -> (
+    StreamableHttpService<McpServer, LocalSessionManager>,
+    Sessions,
+) {
     let mut config = StreamableHttpServerConfig::default();
     if any_host {
         config = config.disable_allowed_hosts();
     }
-    StreamableHttpService::new(
+    let sessions = Arc::new(LocalSessionManager::default());
+    let service = StreamableHttpService::new(
         move || Ok(McpServer::new(Arc::clone(&toolbox), Acting::PerRequest)),
-        LocalSessionManager::default().into(),
+        Arc::clone(&sessions),
         config,
-    )
+    );
+    (service, Sessions(sessions))
 }
 
 /// Serves the tools over standard input and output, acting as `caller`, until the client closes them.

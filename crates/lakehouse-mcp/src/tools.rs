@@ -38,6 +38,8 @@ pub struct Limits {
     pub max_rows: usize,
     /// Most bytes of text one answer holds.
     pub max_bytes: usize,
+    /// Most sessions open at once over HTTP; past it a new one is refused with 503 and `Retry-After`.
+    pub max_sessions: usize,
 }
 
 impl Default for Limits {
@@ -45,6 +47,7 @@ impl Default for Limits {
         Limits {
             max_rows: 1000,
             max_bytes: 64 * 1024,
+            max_sessions: crate::MAX_SESSIONS,
         }
     }
 }

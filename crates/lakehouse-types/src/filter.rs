@@ -30,6 +30,12 @@ const OPERATORS: &[&str] = &[
 /// The key that ANDs a list of whole filters.
 pub const AND: &str = "$and";
 
+/// Most conditions in one filter: each is checked against every candidate a search looks at.
+pub const MAX_CONDITIONS: usize = 64;
+
+/// Most values in one `in`, `not_in` or `contains_all` list: each is compared with every candidate's value.
+pub const MAX_LIST_VALUES: usize = 1024;
+
 /// A filter that cannot be understood; the message names the field and says what is expected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
@@ -84,6 +90,12 @@ impl Filter {
         };
         let mut conditions = Vec::new();
         Self::parse_into(object, &mut conditions, 0)?;
+        if conditions.len() > MAX_CONDITIONS {
+            return Err(FilterError(format!(
+                "the filter has {} conditions; at most {MAX_CONDITIONS} are allowed",
+                conditions.len()
+            )));
+        }
         let source = if conditions.is_empty() {
             String::new()
         } else {
@@ -172,13 +184,16 @@ impl Filter {
 }
 
 fn parse_op(field: &str, op: &str, arg: &Value) -> Result<Condition> {
-    let list = |arg: &Value| {
-        arg.as_array().cloned().ok_or_else(|| {
-            FilterError(format!(
-                "'{op}' on field '{field}' takes a list, got {}",
-                kind(arg)
-            ))
-        })
+    let list = |arg: &Value| match arg.as_array() {
+        Some(values) if values.len() > MAX_LIST_VALUES => Err(FilterError(format!(
+            "'{op}' on field '{field}' has {} values; at most {MAX_LIST_VALUES} are allowed",
+            values.len()
+        ))),
+        Some(values) => Ok(values.clone()),
+        None => Err(FilterError(format!(
+            "'{op}' on field '{field}' takes a list, got {}",
+            kind(arg)
+        ))),
     };
     let range = |op: RangeOp| parse_bound(field, arg).map(|bound| Condition::Range { op, bound });
     match op {
@@ -393,6 +408,26 @@ mod tests {
         // A number bound does not match a date field, nor a date bound a number.
         assert!(!check(json!({"available_from": {"gt": 3}}), item.clone()));
         assert!(!check(json!({"rating": {"gt": "2020-01-01"}}), item));
+    }
+
+    #[test]
+    fn filters_are_capped() {
+        let values = |n: usize| Value::Array((0..n).map(|i| json!(i)).collect());
+        Filter::parse(Some(&json!({"zip": {"in": values(MAX_LIST_VALUES)}}))).expect("at the cap");
+        let e = Filter::parse(Some(
+            &json!({"zip": {"not_in": values(MAX_LIST_VALUES + 1)}}),
+        ))
+        .expect_err("over the cap");
+        assert!(e.0.contains("1025 values") && e.0.contains("1024"), "{e}");
+        let conditions =
+            |n: usize| Value::Object((0..n).map(|i| (format!("f{i}"), json!(i))).collect());
+        Filter::parse(Some(&conditions(MAX_CONDITIONS))).expect("at the cap");
+        let e = Filter::parse(Some(&conditions(MAX_CONDITIONS + 1))).expect_err("over the cap");
+        assert!(e.0.contains("at most 64"), "{e}");
+        // Conditions joined by $and count too.
+        let parts: Vec<Value> = (0..3).map(|_| conditions(30)).collect();
+        let e = Filter::parse(Some(&json!({"$and": parts}))).expect_err("90 conditions");
+        assert!(e.0.contains("90 conditions"), "{e}");
     }
 
     #[test]

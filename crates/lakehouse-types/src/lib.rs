@@ -16,9 +16,11 @@
 //! - [`policy`]: what each role may see and do.
 //! - [`matrix`]: matrix search requests and responses.
 //! - [`fuzz`]: the seeded generator of the fuzz targets.
+//! - [`bounded`]: lists decoded with a cap.
 #![deny(missing_docs)]
 
 pub mod auth;
+pub mod bounded;
 pub mod dataset;
 pub mod embed;
 pub mod error;

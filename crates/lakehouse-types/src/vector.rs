@@ -101,7 +101,11 @@ pub struct AddItem {
 /// `POST /v1/vectors/index/{name}/add`.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct AddRequest {
-    /// The batch; validated whole before any of it is applied.
+    /// The batch; validated whole before any of it is applied. At most
+    /// [`MAX_BATCH_ITEMS`](crate::bounded::MAX_BATCH_ITEMS) are decoded.
+    #[serde(
+        deserialize_with = "crate::bounded::list::<_, _, { crate::bounded::MAX_BATCH_ITEMS }>"
+    )]
     pub items: Vec<AddItem>,
 }
 

@@ -43,6 +43,7 @@ pub async fn run(args: McpArgs) -> anyhow::Result<()> {
         lakehouse_mcp::Limits {
             max_rows: args.max_rows.max(1),
             max_bytes: args.max_bytes.max(1024),
+            ..lakehouse_mcp::Limits::default()
         },
     ));
     // The server decides the role from the key; this side only carries the key.

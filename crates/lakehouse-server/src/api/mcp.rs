@@ -4,8 +4,13 @@
 use std::sync::Arc;
 
 use axum::Router;
+use axum::extract::Request;
+use axum::http::Method;
+use axum::middleware::{self, Next};
+use axum::response::IntoResponse;
+use lakehouse_types::{ApiError, ErrorCode};
 
-use crate::Services;
+use crate::{HttpError, Services};
 
 /// The MCP route, when this process reaches every service the tools use (a gateway always does).
 ///
@@ -32,5 +37,29 @@ pub fn router(services: &Services, limits: lakehouse_mcp::Limits, keys: bool) ->
         },
         limits,
     ));
-    Router::new().nest_service("/v1/mcp", lakehouse_mcp::http_service(toolbox, keys))
+    let max_sessions = limits.max_sessions;
+    let (service, sessions) = lakehouse_mcp::http_service(toolbox, keys);
+    Router::new()
+        .nest_service("/v1/mcp", service)
+        .layer(middleware::from_fn(move |request: Request, next: Next| {
+            let sessions = sessions.clone();
+            async move {
+                // A POST without a session id opens a session.
+                let opens = request.method() == Method::POST
+                    && !request.headers().contains_key("mcp-session-id");
+                if opens && sessions.open().await >= max_sessions {
+                    let full = ApiError::new(
+                        ErrorCode::Overloaded,
+                        format!(
+                            "{max_sessions} MCP sessions are open, the most served at once ([mcp] \
+                             max_sessions); end unused sessions (DELETE with their mcp-session-id) or \
+                             retry later"
+                        ),
+                    )
+                    .with_retry_after(5);
+                    return HttpError(full).into_response();
+                }
+                next.run(request).await
+            }
+        }))
 }

@@ -2,23 +2,28 @@
 
 use std::sync::Arc;
 
-use axum::Json;
 use axum::Router;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::{Extension, Json};
 use lakehouse_api::VectorApi;
 use lakehouse_types::vector::{AddRequest, CreateIndexRequest, SearchRequest};
 use lakehouse_types::{ApiError, ErrorCode};
 
+use crate::extract::JsonValues;
 use crate::{ApiJson, Ctx, HttpError};
 
 type Svc = State<Arc<dyn VectorApi>>;
 
 /// Largest request body: a full batch (10,000 items of 384-d vectors, as JSON text) with room to spare.
 pub const MAX_BODY_BYTES: usize = 128 * 1024 * 1024;
+
+/// Most JSON values decoded from one body: 10,000 items of 768-d vectors with their metadata. A body of
+/// nothing but small JSON values decodes into at most some 256 MB.
+pub const MAX_JSON_VALUES: usize = 8_000_000;
 
 /// The vector routes over `service`.
 pub fn router(service: Arc<dyn VectorApi>) -> Router {
@@ -35,6 +40,7 @@ pub fn router(service: Arc<dyn VectorApi>) -> Router {
             get(get_item).delete(delete_item),
         )
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(Extension(JsonValues(MAX_JSON_VALUES)))
         .with_state(service)
 }
 

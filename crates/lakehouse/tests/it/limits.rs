@@ -155,3 +155,95 @@ async fn no_request_takes_the_servers_memory() {
     .unwrap();
     assert_eq!(answer["rows"], json!([[2]]));
 }
+
+/// JSON bodies are counted before they are decoded: a body of many tiny values (each decoding into far more
+/// memory than its bytes) is refused whole, lists are decoded up to their cap, and MCP sessions are capped.
+#[tokio::test]
+async fn json_bodies_and_sessions_are_bounded_before_anything_is_built() {
+    let server = server().config("[mcp]\nmax_sessions = 2\n").spawn().await;
+    let (http, base) = (Client::new(), server.url());
+    let pid = server.pid().unwrap();
+    let created = http
+        .post(format!("{base}/v1/vectors/index"))
+        .json(&json!({"name": "tiny", "dim": 2, "metric": "cosine"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status().as_u16(), 201);
+    let (before, _) = memory(pid);
+
+    // 20 million empty items in 60 MB: some 2 GB once decoded, refused before.
+    let items = format!("{{\"items\": [{}{{}}]}}", "{},".repeat(20_000_000));
+    let response = http
+        .post(format!("{base}/v1/vectors/index/tiny/add"))
+        .body(items)
+        .send()
+        .await
+        .unwrap();
+    let message = expect_error(response, 413, "payload_too_large").await;
+    assert!(message.contains("8000000 JSON values"), "{message}");
+    // 10 million empty texts in 30 MB.
+    let texts = format!("{{\"texts\": [{}\"\"]}}", "\"\",".repeat(10_000_000));
+    let response = http
+        .post(format!("{base}/v1/embed"))
+        .body(texts)
+        .send()
+        .await
+        .unwrap();
+    let message = expect_error(response, 413, "payload_too_large").await;
+    assert!(message.contains("1000000 JSON values"), "{message}");
+    // Within the count, a batch is decoded up to 100,000 items and no further.
+    let items = format!(
+        "{{\"items\": [{}{{\"id\": \"a\"}}]}}",
+        "{\"id\": \"a\"},".repeat(150_000)
+    );
+    let response = http
+        .post(format!("{base}/v1/vectors/index/tiny/add"))
+        .body(items)
+        .send()
+        .await
+        .unwrap();
+    let message = expect_error(response, 400, "invalid_json").await;
+    assert!(message.contains("more than 100000 elements"), "{message}");
+    let (_, peak) = memory(pid);
+    assert!(
+        peak < before + 512 * MIB,
+        "peak RSS {} MiB (before: {} MiB)",
+        peak / MIB,
+        before / MIB
+    );
+
+    // MCP: two sessions open, a third refused with Retry-After until one is ended.
+    let initialize = || {
+        http.post(format!("{base}/v1/mcp"))
+            .header("accept", "application/json, text/event-stream")
+            .json(
+                &json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+                "protocolVersion": "2025-03-26", "capabilities": {},
+                "clientInfo": {"name": "limits", "version": "0"}}}),
+            )
+            .send()
+    };
+    let mut sessions = Vec::new();
+    for _ in 0..2 {
+        let response = initialize().await.unwrap();
+        assert_eq!(response.status().as_u16(), 200);
+        let id = response.headers()["mcp-session-id"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        sessions.push(id);
+    }
+    let refused = initialize().await.unwrap();
+    assert!(refused.headers().contains_key("retry-after"));
+    let message = expect_error(refused, 503, "overloaded").await;
+    assert!(message.contains("max_sessions"), "{message}");
+    let ended = http
+        .delete(format!("{base}/v1/mcp"))
+        .header("mcp-session-id", &sessions[0])
+        .send()
+        .await
+        .unwrap();
+    assert!(ended.status().is_success(), "{}", ended.status());
+    assert_eq!(initialize().await.unwrap().status().as_u16(), 200);
+}
