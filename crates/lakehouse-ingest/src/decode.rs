@@ -243,10 +243,22 @@ pub(crate) fn open(
 ) -> Result<Batches, DataFusionError> {
     file.seek(SeekFrom::Start(0)).map_err(io_error)?;
     if parquet {
-        let reader = ParquetRecordBatchReaderBuilder::try_new(file)
-            .and_then(|b| b.with_batch_size(batch_rows).build())
-            .map_err(input_error)?;
-        return Ok(Box::new(reader.map(|b| b.map_err(input_error))));
+        let reader = guarded(|| {
+            ParquetRecordBatchReaderBuilder::try_new(file)
+                .and_then(|b| b.with_batch_size(batch_rows).build())
+                .map_err(input_error)
+        })?;
+        let mut reader = reader.map(|b| b.map_err(input_error));
+        let mut failed = false;
+        // After a panic the reader's state is unknown: nothing more is read from it.
+        return Ok(Box::new(std::iter::from_fn(move || {
+            if failed {
+                return None;
+            }
+            let next = guarded(|| Ok(reader.next())).unwrap_or_else(|e| Some(Err(e)));
+            failed = matches!(next, Some(Err(_)));
+            next
+        })));
     }
     let reader = arrow::json::ReaderBuilder::new(parse.clone())
         .with_batch_size(batch_rows)
@@ -256,9 +268,36 @@ pub(crate) fn open(
     Ok(Box::new(reader.map(|b| b.map_err(input_error))))
 }
 
+/// Runs `read` over a Parquet body, turning a panic into an input error. The parquet crate asserts on some
+/// damaged files instead of answering an error (the fuzz target found a bit width past its integer type in
+/// a debug build); a damaged upload is the sender's fault and must fail its ingest with 422, not take a
+/// thread down with a 500.
+fn guarded<T>(read: impl FnOnce() -> Result<T, DataFusionError>) -> Result<T, DataFusionError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(read)).unwrap_or_else(|panic| {
+        Err(input_error(format!(
+            "the Parquet file is damaged: its reader failed ({})",
+            panic_message(panic.as_ref())
+        )))
+    })
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_default()
+}
+
 /// The schema of a spooled Parquet file (`file`: a handle of its own).
 pub fn parquet_schema(file: File) -> Result<arrow::datatypes::SchemaRef, String> {
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file)
-        .map_err(|e| format!("not a readable Parquet file: {e}"))?;
-    Ok(builder.schema().clone())
+    let read = || ParquetRecordBatchReaderBuilder::try_new(file).map(|b| b.schema().clone());
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(read))
+        .map_err(|panic| {
+            format!(
+                "not a readable Parquet file: its reader failed ({})",
+                panic_message(panic.as_ref())
+            )
+        })?
+        .map_err(|e| format!("not a readable Parquet file: {e}"))
 }
