@@ -43,8 +43,9 @@ impl<S: Send + Sync> FromRequestParts<S> for Ctx {
 ///
 /// The body's bytes are capped by the route's `DefaultBodyLimit`, but what decoding allocates is not in
 /// proportion to them: `{}` is 2 bytes of text and a 100-byte struct, `0` 1 byte and a 32-byte JSON value
-/// (`{"items": [{},{},...]}` in 128 MiB is 44 million items of some 100 bytes each). So the values in a body are counted before it is
-/// decoded, and past the route's [`JsonValues`] (default [`DEFAULT_JSON_VALUES`]) it is refused with 413.
+/// (`{"items": [{},{},...]}` in 128 MiB is 44 million items of some 100 bytes each). So the values in a
+/// body are counted before it is decoded, and past the route's [`JsonValues`] (default
+/// [`DEFAULT_JSON_VALUES`]) it is refused with 413.
 #[derive(Debug, Clone)]
 pub struct ApiJson<T>(pub T);
 
