@@ -279,24 +279,7 @@ fn fuzz_parquet_bodies() {
         let (mut bytes, rows) = parquet_file(&mut g);
         let intact = g.one_in(4);
         if !intact {
-            for _ in 0..=g.below(4) {
-                if bytes.is_empty() {
-                    break;
-                }
-                let at = g.below(bytes.len());
-                match g.below(5) {
-                    0 | 1 => bytes[at] = g.next_u64() as u8,
-                    2 => {
-                        bytes.remove(at);
-                    }
-                    3 => {
-                        let end = (at + g.below(32)).min(bytes.len());
-                        let piece = bytes[at..end].to_vec();
-                        bytes.splice(at..at, piece);
-                    }
-                    _ => bytes.truncate(at),
-                }
-            }
+            g.damage(&mut bytes, &[], 4, 32);
         }
         let context = format!("case {case}, {} bytes", bytes.len());
         let schema = match parquet_schema(scratch.holding(&bytes)) {

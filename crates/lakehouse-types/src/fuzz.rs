@@ -115,25 +115,32 @@ impl Gen {
     /// `text` with a few bytes changed, dropped or repeated: a near-miss of a valid input.
     pub fn mutate(&mut self, text: &str) -> Vec<u8> {
         let mut bytes = text.as_bytes().to_vec();
-        for _ in 0..=self.below(3) {
+        self.damage(&mut bytes, b"{}[]\",:0-9aeE.\\ \x00\xff", 3, 16);
+        bytes
+    }
+
+    /// Up to `edits` + 1 edits of `bytes`: a byte replaced by one of `replacements` (any byte when empty), a
+    /// byte dropped, a run of up to `run` bytes repeated, or the rest cut off.
+    pub fn damage(&mut self, bytes: &mut Vec<u8>, replacements: &[u8], edits: usize, run: usize) {
+        for _ in 0..=self.below(edits) {
             if bytes.is_empty() {
                 break;
             }
             let at = self.below(bytes.len());
             match self.below(4) {
-                0 => bytes[at] = *self.pick(b"{}[]\",:0-9aeE.\\ \x00\xff"),
+                0 if replacements.is_empty() => bytes[at] = self.next_u64() as u8,
+                0 => bytes[at] = *self.pick(replacements),
                 1 => {
                     bytes.remove(at);
                 }
                 2 => {
-                    let end = (at + self.below(16)).min(bytes.len());
+                    let end = (at + self.below(run)).min(bytes.len());
                     let piece = bytes[at..end].to_vec();
                     bytes.splice(at..at, piece);
                 }
                 _ => bytes.truncate(at),
             }
         }
-        bytes
     }
 }
 

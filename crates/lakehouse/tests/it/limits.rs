@@ -172,39 +172,39 @@ async fn json_bodies_and_sessions_are_bounded_before_anything_is_built() {
     assert_eq!(created.status().as_u16(), 201);
     let (before, _) = memory(pid);
 
-    // 20 million empty items in 60 MB: some 2 GB once decoded, refused before.
-    let items = format!("{{\"items\": [{}{{}}]}}", "{},".repeat(20_000_000));
-    let response = http
-        .post(format!("{base}/v1/vectors/index/tiny/add"))
-        .body(items)
-        .send()
-        .await
-        .unwrap();
-    let message = expect_error(response, 413, "payload_too_large").await;
-    assert!(message.contains("8000000 JSON values"), "{message}");
-    // 10 million empty texts in 30 MB.
-    let texts = format!("{{\"texts\": [{}\"\"]}}", "\"\",".repeat(10_000_000));
-    let response = http
-        .post(format!("{base}/v1/embed"))
-        .body(texts)
-        .send()
-        .await
-        .unwrap();
-    let message = expect_error(response, 413, "payload_too_large").await;
-    assert!(message.contains("1000000 JSON values"), "{message}");
-    // Within the count, a batch is decoded up to 100,000 items and no further.
-    let items = format!(
-        "{{\"items\": [{}{{\"id\": \"a\"}}]}}",
-        "{\"id\": \"a\"},".repeat(150_000)
-    );
-    let response = http
-        .post(format!("{base}/v1/vectors/index/tiny/add"))
-        .body(items)
-        .send()
-        .await
-        .unwrap();
-    let message = expect_error(response, 400, "invalid_json").await;
-    assert!(message.contains("more than 100000 elements"), "{message}");
+    let bodies = [
+        // 20 million empty items in 60 MB: some 2 GB once decoded, refused before.
+        (
+            "vectors/index/tiny/add",
+            format!("{{\"items\": [{}{{}}]}}", "{},".repeat(20_000_000)),
+            (413, "payload_too_large", "8000000 JSON values"),
+        ),
+        // 10 million empty texts in 30 MB.
+        (
+            "embed",
+            format!("{{\"texts\": [{}\"\"]}}", "\"\",".repeat(10_000_000)),
+            (413, "payload_too_large", "1000000 JSON values"),
+        ),
+        // Within the count, a batch is decoded up to 100,000 items and no further.
+        (
+            "vectors/index/tiny/add",
+            format!(
+                "{{\"items\": [{}{{\"id\": \"a\"}}]}}",
+                "{\"id\": \"a\"},".repeat(150_000)
+            ),
+            (400, "invalid_json", "more than 100000 elements"),
+        ),
+    ];
+    for (path, body, (status, code, says)) in bodies {
+        let response = http
+            .post(format!("{base}/v1/{path}"))
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let message = expect_error(response, status, code).await;
+        assert!(message.contains(says), "{path}: {message}");
+    }
     let (_, peak) = memory(pid);
     assert!(
         peak < before + 512 * MIB,
