@@ -8,7 +8,7 @@ use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
 
 use crate::schema::columns_of;
-use crate::tables::{DATASETS_PREFIX, Tables};
+use crate::tables::{DATASETS_PREFIX, Tables, commit_path};
 use crate::{Error, Result};
 
 /// The manifest of a loaded table.
@@ -38,7 +38,7 @@ pub async fn summary_of(tables: &Tables, name: &str, table: &DeltaTable) -> Resu
     }
     // The loaded version's own commit, read by its name: listing the log to find the newest took longer
     // with every commit (a table appended to for 10 minutes has thousands).
-    let commit = Path::from(format!("{}/{version:020}.json", log_path(name)));
+    let commit = commit_path(name, version);
     let timestamp = match tables.store().get_opts(&commit, Default::default()).await {
         Ok(found) => parse_commit(version, &found.bytes().await?).timestamp,
         Err(object_store::Error::NotFound { .. }) => None,
@@ -106,7 +106,7 @@ pub async fn history(
     versions.truncate(limit.unwrap_or(usize::MAX));
     futures::stream::iter(versions)
         .map(|version| {
-            let path = Path::from(format!("{log}/{version:020}.json"));
+            let path = commit_path(name, version);
             async move {
                 let bytes = store
                     .get_opts(&path, Default::default())

@@ -44,6 +44,7 @@ use crate::{Error, Result};
 
 mod current;
 use current::Opened;
+pub(crate) use current::commit_path;
 
 /// Data files are cut at about this size.
 pub const TARGET_FILE_SIZE: u64 = 64 * 1024 * 1024;
@@ -195,10 +196,10 @@ impl Tables {
         validate_name(name)?;
         let log = format!("{DATASETS_PREFIX}/{name}/_delta_log");
         for marker in [
-            format!("{log}/{:020}.json", 0),
-            format!("{log}/_last_checkpoint"),
+            commit_path(name, 0),
+            Path::from(format!("{log}/_last_checkpoint")),
         ] {
-            match self.store.head(&Path::from(marker)).await {
+            match self.store.head(&marker).await {
                 Ok(_) => return Ok(true),
                 Err(object_store::Error::NotFound { .. }) => {}
                 Err(e) => return Err(e.into()),
