@@ -8,10 +8,10 @@ use chrono::Utc;
 use futures::{StreamExt, TryStreamExt};
 use lakehouse_api::CatalogApi;
 use lakehouse_types::dataset::{
-    DatasetList, DatasetSummary, Manifest, RegisterRequest, WriteResponse,
+    DatasetList, DatasetSummary, Manifest, RegisterRequest, WriteMode, WriteResponse,
 };
 use lakehouse_types::health::ServiceHealth;
-use lakehouse_types::policy::Policy;
+use lakehouse_types::policy::{Action, Policy};
 use lakehouse_types::{ApiError, RequestContext};
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
@@ -226,14 +226,88 @@ impl Catalog {
 }
 
 /// The dataset of matrix search's recordings: every caller's searches.
-const RECORDINGS: &str = "matrix_recordings";
+pub const RECORDINGS: &str = "matrix_recordings";
+
+/// The 403 for a write to `matrix_recordings` by anyone but matrix search (or an admin).
+fn recordings_are_matrix_search_s(ctx: &RequestContext) -> ApiError {
+    ApiError::new(
+        lakehouse_types::ErrorCode::Forbidden,
+        format!(
+            "{RECORDINGS} is the audit trail of matrix search: only matrix search and the admin role \
+             change it (role {} may not)",
+            ctx.caller.role
+        ),
+    )
+}
+
+impl Catalog {
+    /// Whether the caller may write `name` in `mode`: `datasets.write` to create or append,
+    /// `datasets.overwrite` to replace; `matrix_recordings` is written by matrix search (or an admin) only.
+    /// Ingest asks the same before it reads a body.
+    pub fn may_write(
+        &self,
+        ctx: &RequestContext,
+        name: &str,
+        mode: WriteMode,
+    ) -> Result<(), ApiError> {
+        let action = match mode {
+            WriteMode::Create | WriteMode::Append => Action::DatasetsWrite,
+            WriteMode::Overwrite => Action::DatasetsOverwrite,
+        };
+        self.policy.require(&ctx.caller, action)?;
+        if name == RECORDINGS && !ctx.caller.is_admin() {
+            return Err(recordings_are_matrix_search_s(ctx));
+        }
+        Ok(())
+    }
+
+    /// Whether the caller may register `files`: each a valid key outside the services' own prefixes (for
+    /// every role: a Delta log or checkpoint registered as a dataset would expose other tables' file names
+    /// and column statistics), each one the caller may read as a raw object (`storage.read` within its
+    /// prefixes), since registering it makes its rows readable.
+    fn may_register(&self, ctx: &RequestContext, files: &[String]) -> Result<(), ApiError> {
+        let role = self.policy.require(&ctx.caller, Action::StorageRead)?;
+        for key in files {
+            lakehouse_types::keys::validate_key(key).map_err(|e| {
+                ApiError::new(
+                    lakehouse_types::ErrorCode::InvalidKey,
+                    format!("invalid object key {key:?}: {e}"),
+                )
+            })?;
+            if let Some(prefix) = lakehouse_types::keys::reserved_prefix(key) {
+                return Err(ApiError::new(
+                    lakehouse_types::ErrorCode::ReservedPrefix,
+                    format!(
+                        "{key:?} is under {prefix:?}, the services' own data: register reads only objects \
+                         you uploaded (outside datasets/, _catalog/, vectors/ and recordings/)"
+                    ),
+                ));
+            }
+            if !role.reaches_key(key) {
+                return Err(ApiError::new(
+                    lakehouse_types::ErrorCode::Forbidden,
+                    format!(
+                        "role {} may not read {key:?} (outside its storage_prefixes), so may not register it",
+                        ctx.caller.role
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The role policy this catalog enforces (ingest enforces the same).
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+}
 
 #[async_trait]
 impl CatalogApi for Catalog {
     async fn list_datasets(&self, ctx: &RequestContext) -> lakehouse_api::Result<DatasetList> {
-        let role = self.policy.role(&ctx.caller.role);
+        let role = self.policy.require(&ctx.caller, Action::DatasetsRead)?;
         let mut datasets = self.summaries().await?;
-        if !role.recordings {
+        if !role.may(Action::RecordingsRead) {
             datasets.retain(|d| d.name != RECORDINGS);
         }
         Ok(DatasetList { datasets })
@@ -245,15 +319,9 @@ impl CatalogApi for Catalog {
         name: &str,
         version: Option<u64>,
     ) -> lakehouse_api::Result<Manifest> {
-        let role = self.policy.role(&ctx.caller.role);
-        if name == RECORDINGS && !role.recordings {
-            return Err(ApiError::new(
-                lakehouse_types::ErrorCode::Forbidden,
-                format!(
-                    "role {} may not read {RECORDINGS} (it holds every caller's searches)",
-                    ctx.caller.role
-                ),
-            ));
+        let role = self.policy.require(&ctx.caller, Action::DatasetsRead)?;
+        if name == RECORDINGS {
+            self.policy.require(&ctx.caller, Action::RecordingsRead)?;
         }
         let mut manifest = self.manifest_at(name, version).await?;
         manifest.schema.retain(|c| !role.hides(&c.column));
@@ -268,6 +336,8 @@ impl CatalogApi for Catalog {
         idempotency_key: Option<String>,
     ) -> lakehouse_api::Result<WriteResponse> {
         validate_name(name)?;
+        self.may_write(ctx, name, request.mode)?;
+        self.may_register(ctx, &request.files)?;
         let canonical =
             serde_json::to_vec(&request).map_err(|e| ApiError::internal(e.to_string()))?;
         let hash = fingerprint(&[name.as_bytes(), &canonical]);
@@ -281,12 +351,9 @@ impl CatalogApi for Catalog {
     }
 
     async fn delete_dataset(&self, ctx: &RequestContext, name: &str) -> lakehouse_api::Result<()> {
-        if !ctx.caller.is_admin() {
-            return Err(Error::Forbidden(format!(
-                "deleting a dataset needs the admin role; {} has role {}",
-                ctx.caller.name, ctx.caller.role
-            ))
-            .into());
+        self.policy.require(&ctx.caller, Action::DatasetsDelete)?;
+        if name == RECORDINGS && !ctx.caller.is_admin() {
+            return Err(recordings_are_matrix_search_s(ctx));
         }
         self.tables.delete(name).await?;
         let record = Path::from(format!("{DATASET_RECORDS_PREFIX}/{name}.json"));

@@ -121,6 +121,12 @@ pub struct Config {
     pub only: Option<Vec<ServiceName>>,
     /// Seconds in-flight requests get to finish after a shutdown signal.
     pub shutdown_grace_secs: u64,
+    /// Host names a request's `Host` may name besides loopback names and the listen address (lowercase, no
+    /// port; `*` = any, with keys only).
+    pub allowed_hosts: Vec<String>,
+    /// Origins (`scheme://host[:port]`, lowercase) besides the server's own whose pages may send unsafe
+    /// requests.
+    pub allowed_origins: Vec<String>,
     /// Storage.
     pub storage: StorageConfig,
     /// Base URLs of services that run elsewhere.
@@ -316,12 +322,19 @@ impl Config {
             });
         }
 
+        let (allowed_hosts, allowed_origins) = browsers(
+            &raw.server.allowed_hosts,
+            &raw.server.allowed_origins,
+            api_keys.is_empty(),
+        )?;
         Ok(Config {
             data_dir,
             listen,
             listen_explicit,
             only,
             shutdown_grace_secs: raw.server.shutdown_grace_secs,
+            allowed_hosts,
+            allowed_origins,
             storage: StorageConfig {
                 backend,
                 max_object_bytes: raw.storage.max_object_bytes,
@@ -379,6 +392,52 @@ fn resolve(base_dir: Option<&Path>, path: &Path) -> PathBuf {
         Some(base) if path.is_relative() => base.join(path),
         _ => path.to_path_buf(),
     }
+}
+
+/// `[server] allowed_hosts` and `allowed_origins`, checked and normalised.
+fn browsers(
+    allowed_hosts: &[String],
+    allowed_origins: &[String],
+    open: bool,
+) -> Result<(Vec<String>, Vec<String>)> {
+    let mut hosts = Vec::new();
+    for host in allowed_hosts {
+        let host = host.trim().trim_end_matches('.').to_ascii_lowercase();
+        if host == "*" && open {
+            return Err(Error::Invalid(
+                "server.allowed_hosts = [\"*\"] without API keys would let any web page read this server \
+                 through DNS rebinding; configure [[auth.keys]], or list the host names you use"
+                    .to_owned(),
+            ));
+        }
+        let valid = host == "*"
+            || (!host.is_empty()
+                && host.chars().all(|c| {
+                    c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']')
+                }));
+        if !valid {
+            return Err(Error::Invalid(format!(
+                "server.allowed_hosts: {host:?} is not a host name (give names like \"lakehouse.example.com\", \
+                 without scheme or path)"
+            )));
+        }
+        hosts.push(host);
+    }
+    let mut origins = Vec::new();
+    for origin in allowed_origins {
+        let origin = origin.trim().trim_end_matches('/').to_ascii_lowercase();
+        let rest = origin
+            .strip_prefix("http://")
+            .or_else(|| origin.strip_prefix("https://"));
+        if !rest.is_some_and(|r| !r.is_empty() && !r.contains('/')) {
+            return Err(Error::Invalid(format!(
+                "server.allowed_origins: {origin:?} is not an origin; write scheme://host[:port], e.g. \
+                 \"https://dashboard.example.com\""
+            )));
+        }
+        origins.push(origin);
+    }
+    Ok((hosts, origins))
 }
 
 #[cfg(test)]

@@ -64,6 +64,10 @@ pub struct RawServer {
     pub only: Option<Vec<String>>,
     /// Grace period for in-flight requests at shutdown.
     pub shutdown_grace_secs: u64,
+    /// Host names (besides loopback names and the listen address) requests may name in `Host`.
+    pub allowed_hosts: Vec<String>,
+    /// Origins (besides the server's own) whose pages may send unsafe requests.
+    pub allowed_origins: Vec<String>,
 }
 
 impl Default for RawServer {
@@ -72,6 +76,8 @@ impl Default for RawServer {
             listen: None,
             only: None,
             shutdown_grace_secs: 30,
+            allowed_hosts: Vec::new(),
+            allowed_origins: Vec::new(),
         }
     }
 }

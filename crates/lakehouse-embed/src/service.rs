@@ -8,6 +8,7 @@ use lakehouse_api::EmbedApi;
 use lakehouse_types::RequestContext;
 use lakehouse_types::embed::{EmbedRequest, EmbedResponse};
 use lakehouse_types::health::ServiceHealth;
+use lakehouse_types::policy::{Action, Policy};
 
 use crate::cache::{CacheStats, EmbedCache};
 use crate::config::{EmbedConfig, ProviderKind};
@@ -26,6 +27,7 @@ pub struct EmbedService {
     max_text_bytes: usize,
     preload: bool,
     cache: EmbedCache,
+    policy: Arc<Policy>,
 }
 
 /// A request's model, resolved.
@@ -51,10 +53,17 @@ impl EmbedService {
             max_text_bytes: config.max_text_bytes,
             preload: config.preload,
             cache: EmbedCache::new(&config.cache),
+            policy: Arc::new(Policy::default()),
         };
         // A default that cannot resolve is a configuration error, better reported at start-up.
         service.resolve(None)?;
         Ok(service)
+    }
+
+    /// The service under `policy` (the built-in roles otherwise): embedding needs the action `embed`.
+    pub fn with_policy(mut self, policy: Arc<Policy>) -> Self {
+        self.policy = policy;
+        self
     }
 
     /// Builds the service and, when `config.preload` is set and the local model is the default, loads the model
@@ -276,9 +285,10 @@ impl EmbedService {
 impl EmbedApi for EmbedService {
     async fn embed(
         &self,
-        _ctx: &RequestContext,
+        ctx: &RequestContext,
         request: EmbedRequest,
     ) -> lakehouse_api::Result<EmbedResponse> {
+        self.policy.require(&ctx.caller, Action::Embed)?;
         Ok(self
             .embed_texts(request.texts, request.model.as_deref())
             .await?)

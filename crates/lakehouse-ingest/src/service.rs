@@ -187,6 +187,9 @@ impl IngestApi for Ingest {
         body: ByteStream,
     ) -> lakehouse_api::Result<WriteResponse> {
         validate_name(&request.dataset).map_err(Error::from)?;
+        // Before a byte of the body is read.
+        self.catalog
+            .may_write(ctx, &request.dataset, request.mode)?;
         let max_bytes = self.config.max_body_bytes;
         if request.content_length.is_some_and(|n| n > max_bytes) {
             return Err(Error::TooLarge { max_bytes }.into());

@@ -9,6 +9,7 @@ use lakehouse_types::RequestContext;
 use lakehouse_types::embed::EmbedRequest;
 use lakehouse_types::filter::Filter;
 use lakehouse_types::matrix::{MatrixSearchRequest, MatrixSearchResponse, SearchMode};
+use lakehouse_types::policy::Action;
 use serde_json::Value;
 
 use crate::cache::Answer;
@@ -43,7 +44,7 @@ pub(crate) async fn answer(
         )));
     }
     let mode = request.mode.unwrap_or_default();
-    let role = inner.role(ctx);
+    let role = inner.policy.require(&ctx.caller, Action::Search)?;
 
     // The corpora: those asked for, or every one the role may search.
     let names: Vec<String> = match &request.corpora {
@@ -284,7 +285,15 @@ pub(crate) async fn answer(
                 .plan
                 .rules
                 .iter()
-                .filter_map(|r| r.bind(order.as_ref().map(|o| &o.fields), &separator))
+                .filter_map(|r| {
+                    let mut bound = r.bind(order.as_ref().map(|o| &o.fields), &separator)?;
+                    bound.hidden = r
+                        .columns()
+                        .into_iter()
+                        .chain(r.order_columns())
+                        .any(|c| role.hides(c));
+                    Some(bound)
+                })
                 .collect();
             let vector = vectors.get(&snapshot.model).cloned();
             Part {
@@ -334,9 +343,12 @@ pub(crate) async fn answer(
         .filter_map(|j| search::hit(&parts, j, role))
         .collect();
     if request.include_ineligible {
+        // Those that failed a rule over a hidden field stay out: being shown at all would tell the
+        // caller which ones they are.
         hits.extend(
             ineligible
                 .iter()
+                .filter(|j| !j.withheld)
                 .filter_map(|j| search::hit(&parts, j, role)),
         );
         // From one pass, scores compare: best first, eligible or not. After a deeper pass the eligible
@@ -386,7 +398,7 @@ fn finish(
     done: Finished<'_>,
 ) -> MatrixSearchResponse {
     let Answer {
-        hits,
+        mut hits,
         excluded,
         corpora,
     } = done.answer;
@@ -410,6 +422,18 @@ fn finish(
             excluded_by_reason: serde_json::to_string(&excluded.by_reason).unwrap_or_default(),
             elapsed_ms,
         });
+    }
+    // Recorded with their ids; shown without them where the id column is hidden from the caller.
+    let role = inner.role(ctx);
+    if !role.hidden_fields.is_empty() {
+        for hit in &mut hits {
+            if inner
+                .get(&hit.corpus)
+                .is_some_and(|c| role.hides(&c.definition.id_column))
+            {
+                hit.id.clear();
+            }
+        }
     }
     MatrixSearchResponse {
         hits,

@@ -338,6 +338,7 @@ impl Rule {
             reason: self.reason.clone(),
             check,
             pushdown,
+            hidden: false,
         })
     }
 }
@@ -349,6 +350,9 @@ pub(crate) struct BoundRule {
     check: Check,
     /// The condition in the filter language (for `within_miles`, the bounding box of its circle).
     pub(crate) pushdown: Value,
+    /// Whether the rule reads a field hidden from the caller: it still decides eligibility, but its reason
+    /// is withheld (the reason would tell the caller something about the hidden value).
+    pub(crate) hidden: bool,
 }
 
 #[derive(Debug, Clone)]

@@ -56,7 +56,12 @@ pub(crate) struct Candidate {
 pub(crate) struct Judged {
     pub(crate) candidate: Candidate,
     pub(crate) reasons: Vec<String>,
+    /// Failed a rule over a field hidden from the caller: counted under [`WITHHELD`] alone, never shown.
+    pub(crate) withheld: bool,
 }
+
+/// The one reason a caller sees for candidates that failed a rule over a field hidden from it.
+pub(crate) const WITHHELD: &str = "not eligible (the reason is not shown to this role)";
 
 /// What the judge made of a fused list.
 #[derive(Debug, Default)]
@@ -260,13 +265,28 @@ pub(crate) fn judge(parts: &[Part], candidates: Vec<Candidate>, k: usize) -> Ver
         };
         let get = |f: &str| row.values.get(f);
         let mut reasons: Vec<String> = Vec::new();
+        let mut withheld = false;
         for rule in &part.rules {
-            if !rule.passes(&get) && !reasons.contains(&rule.reason) {
+            if rule.passes(&get) {
+                continue;
+            }
+            if rule.hidden {
+                withheld = true;
+            } else if !reasons.contains(&rule.reason) {
                 reasons.push(rule.reason.clone());
             }
         }
+        if withheld {
+            // The visible reasons alone would say "and something else failed"; the caller sees one
+            // neutral reason instead.
+            reasons = vec![WITHHELD.to_owned()];
+        }
         if reasons.is_empty() {
-            verdict.eligible.push(Judged { candidate, reasons });
+            verdict.eligible.push(Judged {
+                candidate,
+                reasons,
+                withheld,
+            });
         } else {
             verdict.excluded.count += 1;
             for reason in &reasons {
@@ -276,7 +296,11 @@ pub(crate) fn judge(parts: &[Part], candidates: Vec<Candidate>, k: usize) -> Ver
                     .entry(reason.clone())
                     .or_insert(0) += 1;
             }
-            verdict.ineligible.push(Judged { candidate, reasons });
+            verdict.ineligible.push(Judged {
+                candidate,
+                reasons,
+                withheld,
+            });
         }
     }
     verdict

@@ -7,12 +7,13 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use lakehouse_api::{CatalogApi, EmbedApi, IngestApi, MatrixApi, QueryApi, StorageApi, VectorApi};
+use lakehouse_types::dataset::ColumnInfo;
 use lakehouse_types::health::ServiceHealth;
 use lakehouse_types::matrix::{
     CorpusDefinition, CorpusInfo, CorpusList, CorpusStatus, MatrixSearchRequest,
     MatrixSearchResponse,
 };
-use lakehouse_types::policy::{Access, Policy, RolePolicy};
+use lakehouse_types::policy::{Action, Policy, RolePolicy, forbidden};
 use lakehouse_types::{Caller, ErrorCode, RequestContext, Role};
 use serde::Deserialize;
 use tokio::sync::{Notify, watch};
@@ -326,21 +327,54 @@ impl Inner {
         Ok(())
     }
 
-    /// Whether the caller may define and rebuild corpora: a role that sees every corpus and every field.
-    fn may_manage(&self, ctx: &RequestContext) -> Result<()> {
-        let role = self.role(ctx);
-        if ctx.caller.is_admin() || (role.corpora == Access::All && role.hidden_fields.is_empty()) {
+    /// Whether the caller may define or rebuild corpus `name`: `corpora.manage`, the corpus among those the
+    /// role may use.
+    fn may_manage(&self, ctx: &RequestContext, name: &str) -> Result<()> {
+        let role = self.policy.require(&ctx.caller, Action::CorporaManage)?;
+        if role.corpora.allows(name) {
             Ok(())
         } else {
             Err(Error::Forbidden(format!(
-                "role {} may not define or rebuild corpora (a role that sees every corpus and field may)",
+                "role {} may not manage corpus '{name}' (not among its corpora)",
                 ctx.caller.role
             )))
         }
     }
 
+    /// Whether the caller may read `dataset` in full, as a corpus over it shows its rows to every role
+    /// that may search it (the build itself runs as matrixd): SQL, no column of it hidden from the role,
+    /// and `recordings.read` for `matrix_recordings`.
+    fn may_read_in_full(
+        &self,
+        ctx: &RequestContext,
+        dataset: &str,
+        schema: &[ColumnInfo],
+    ) -> Result<()> {
+        let role = self.policy.require(&ctx.caller, Action::Sql)?;
+        if dataset == crate::recordings::DATASET {
+            self.policy.require(&ctx.caller, Action::RecordingsRead)?;
+        }
+        let hidden: Vec<&str> = schema
+            .iter()
+            .map(|c| c.column.as_str())
+            .filter(|c| role.hides(c))
+            .collect();
+        if hidden.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Forbidden(format!(
+                "role {} may not read all of dataset '{dataset}' ({} hidden from it), so may not make it \
+                 searchable: a corpus is built with its creator's read rights",
+                ctx.caller.role,
+                hidden.join(", ")
+            )))
+        }
+    }
+
+    /// Whether the caller may search corpus `name`.
     fn may_search(&self, ctx: &RequestContext, name: &str) -> Result<()> {
-        if self.role(ctx).corpora.allows(name) {
+        let role = self.policy.require(&ctx.caller, Action::Search)?;
+        if role.corpora.allows(name) {
             Ok(())
         } else {
             Err(Error::Forbidden(format!(
@@ -350,19 +384,33 @@ impl Inner {
         }
     }
 
+    /// Whether the caller may see corpus `name` (searching it or managing it).
+    fn may_see(&self, ctx: &RequestContext, name: &str) -> Result<()> {
+        let role = self.role(ctx);
+        if role.may(Action::CorporaManage) && role.corpora.allows(name) {
+            return Ok(());
+        }
+        self.may_search(ctx, name)
+    }
+
     async fn create(
         &self,
         ctx: &RequestContext,
         definition: CorpusDefinition,
     ) -> Result<CorpusInfo> {
-        self.may_manage(ctx)?;
+        self.may_manage(ctx, &definition.name)?;
         check_name(&definition.name)?;
         if self.get(&definition.name).is_some() {
             return Err(Error::AlreadyExists(definition.name));
         }
         let (_, rows, schema) = self.deps.schema(&definition.dataset, None).await?;
+        self.may_read_in_full(ctx, &definition.dataset, &schema)?;
         let orders_schema = match &definition.orders {
-            Some(orders) => Some(self.deps.schema(&orders.dataset, None).await?.2),
+            Some(orders) => {
+                let schema = self.deps.schema(&orders.dataset, None).await?.2;
+                self.may_read_in_full(ctx, &orders.dataset, &schema)?;
+                Some(schema)
+            }
             None => None,
         };
         let plan = compile(definition.clone(), &schema, orders_schema.as_deref())?;
@@ -436,9 +484,10 @@ impl Inner {
     }
 
     async fn delete(&self, ctx: &RequestContext, name: &str) -> Result<()> {
-        if !ctx.caller.is_admin() {
+        let role = self.policy.require(&ctx.caller, Action::CorporaDelete)?;
+        if !role.corpora.allows(name) {
             return Err(Error::Forbidden(format!(
-                "role {} may not delete corpora (admin only)",
+                "role {} may not delete corpus '{name}' (not among its corpora)",
                 ctx.caller.role
             )));
         }
@@ -465,10 +514,18 @@ impl Inner {
     }
 
     async fn rebuild(&self, ctx: &RequestContext, name: &str) -> Result<CorpusInfo> {
-        self.may_manage(ctx)?;
+        self.may_manage(ctx, name)?;
         let corpus = self
             .get(name)
             .ok_or_else(|| Error::CorpusNotFound(name.to_owned()))?;
+        // The caller's read rights over what the corpus reads now.
+        let definition = &corpus.definition;
+        let (_, _, schema) = self.deps.schema(&definition.dataset, None).await?;
+        self.may_read_in_full(ctx, &definition.dataset, &schema)?;
+        if let Some(orders) = &definition.orders {
+            let (_, _, schema) = self.deps.schema(&orders.dataset, None).await?;
+            self.may_read_in_full(ctx, &orders.dataset, &schema)?;
+        }
         corpus.request_rebuild();
         if corpus.progress().status == CorpusStatus::Failed {
             corpus.update(|p| {
@@ -520,6 +577,9 @@ impl MatrixApi for MatrixService {
 
     async fn list_corpora(&self, ctx: &RequestContext) -> lakehouse_api::Result<CorpusList> {
         let role = self.inner.role(ctx);
+        if !role.may(Action::Search) && !role.may(Action::CorporaManage) {
+            return Err(forbidden(&ctx.caller.role, Action::Search));
+        }
         Ok(CorpusList {
             corpora: self
                 .inner
@@ -532,7 +592,7 @@ impl MatrixApi for MatrixService {
     }
 
     async fn corpus(&self, ctx: &RequestContext, name: &str) -> lakehouse_api::Result<CorpusInfo> {
-        self.inner.may_search(ctx, name)?;
+        self.inner.may_see(ctx, name)?;
         let corpus = self
             .inner
             .get(name)

@@ -98,7 +98,13 @@ impl DatasetSchema {
             .fields()
             .iter()
             .enumerate()
-            .filter(|(_, f)| !self.visibility.hidden.iter().any(|h| h == f.name()))
+            .filter(|(_, f)| {
+                !self
+                    .visibility
+                    .hidden
+                    .iter()
+                    .any(|h| h.eq_ignore_ascii_case(f.name()))
+            })
             .map(|(i, _)| i)
             .collect();
         if visible.len() == schema.fields().len() {
@@ -139,7 +145,7 @@ impl SchemaProvider for DatasetSchema {
         let (dataset, version) = parse_table_name(name)?;
         if dataset == RECORDINGS && !self.visibility.recordings {
             return Err(DataFusionError::External(Box::new(Forbidden(format!(
-                "role {} may not read {RECORDINGS} (it holds every caller's searches); ask for a role given it",
+                "role {} may not read {RECORDINGS} (it holds every caller's searches): it lacks the action `recordings.read`",
                 self.visibility.role
             )))));
         }

@@ -26,7 +26,7 @@ use crate::provider::{DatasetSchema, Visibility};
 use crate::readonly;
 use crate::window::ShiftWindows;
 use crate::{Error, Result};
-use lakehouse_types::policy::Policy;
+use lakehouse_types::policy::{Action, Policy};
 
 /// Query settings (`[query]` in the config file).
 #[derive(Debug, Clone, Deserialize)]
@@ -277,16 +277,11 @@ impl QueryApi for Query {
         ctx: &RequestContext,
         request: SqlRequest,
     ) -> lakehouse_api::Result<QueryResult> {
-        let role = self.policy.role(&ctx.caller.role);
-        if !role.sql {
-            return Err(
-                Error::Forbidden(format!("role {} may not run SQL", ctx.caller.role)).into(),
-            );
-        }
+        let role = self.policy.require(&ctx.caller, Action::Sql)?;
         let visibility = Visibility {
             role: ctx.caller.role.to_string(),
             hidden: role.hidden_fields.clone(),
-            recordings: role.recordings,
+            recordings: role.may(Action::RecordingsRead),
         };
         Ok(self.run_as(&request, visibility).await?)
     }

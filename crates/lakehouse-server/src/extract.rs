@@ -39,7 +39,9 @@ impl<S: Send + Sync> FromRequestParts<S> for Ctx {
 }
 
 /// A JSON request body. Unlike axum's `Json`, a bad body is answered with the JSON error body, naming the line
-/// and column serde stopped at, and the content type is not required (curl users forget it).
+/// and column serde stopped at. The body is read as JSON only when it says it is JSON (`application/json`
+/// or `application/*+json`) or says nothing: a `text/plain` or form body is what a web page of another site
+/// can send without asking the browser first, so it is refused (415) rather than read as JSON.
 ///
 /// The body's bytes are capped by the route's `DefaultBodyLimit`, but what decoding allocates is not in
 /// proportion to them: `{}` is 2 bytes of text and a 100-byte struct, `0` 1 byte and a 32-byte JSON value
@@ -86,10 +88,38 @@ pub fn json_values(bytes: &[u8], max: usize) -> usize {
     count
 }
 
+/// Refuses a body declared as anything but JSON (no declared type is taken as JSON, as curl and many
+/// clients send none).
+pub fn json_content_type(headers: &axum::http::HeaderMap) -> Result<(), HttpError> {
+    let Some(value) = headers.get(axum::http::header::CONTENT_TYPE) else {
+        return Ok(());
+    };
+    let declared = value.to_str().unwrap_or("").to_ascii_lowercase();
+    let essence = declared.split(';').next().unwrap_or("").trim();
+    let json = essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"));
+    if json {
+        return Ok(());
+    }
+    Err(HttpError(ApiError::new(
+        ErrorCode::UnsupportedMediaType,
+        format!(
+            "this endpoint reads a JSON body, and the body is declared as {:?}; send it with \
+             `Content-Type: application/json` (curl: --json '...' or -H 'Content-Type: application/json')",
+            if essence.is_empty() {
+                "nothing readable"
+            } else {
+                essence
+            }
+        ),
+    )))
+}
+
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = HttpError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        json_content_type(req.headers())?;
         let max_values = req
             .extensions()
             .get::<JsonValues>()

@@ -9,6 +9,7 @@
 //! Modules:
 //! - [`api`]: one router per service.
 //! - [`auth`]: API keys → caller.
+//! - [`browsers`]: what a web page may make the server do (`Host`, `Origin`, CORS for allowed origins).
 //! - [`error`]: [`HttpError`], the one place an error becomes a response.
 //! - [`extract`]: [`Ctx`] and [`ApiJson`], the extractors handlers use.
 //! - [`metrics`]: the Prometheus registry.
@@ -18,6 +19,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod browsers;
 pub mod error;
 pub mod extract;
 pub mod health;
@@ -35,6 +37,7 @@ use lakehouse_types::policy::Policy;
 use tokio::net::TcpListener;
 
 pub use auth::Authenticator;
+pub use browsers::Browsers;
 pub use error::HttpError;
 pub use extract::{ApiJson, Ctx};
 pub use metrics::{Metrics, Reading};
@@ -71,6 +74,8 @@ pub struct Shared {
     pub page: bool,
     /// Row and byte caps of MCP answers.
     pub mcp: lakehouse_mcp::Limits,
+    /// Which hosts and origins browsers may reach the server under.
+    pub browsers: Arc<Browsers>,
 }
 
 /// The whole HTTP application over `services`.
@@ -81,6 +86,7 @@ pub fn app(services: Services, shared: Shared) -> Router {
         policy,
         page: serve_page,
         mcp,
+        browsers,
     } = shared;
     let mut api = Router::new().merge(api::session::router(policy, !auth.is_open()));
     if serve_page {
@@ -127,6 +133,10 @@ pub fn app(services: Services, shared: Shared) -> Router {
     .merge(api)
     .fallback(error::not_found)
     .method_not_allowed_fallback(error::method_not_allowed)
+    .layer(axum::middleware::from_fn_with_state(
+        browsers,
+        browsers::guard,
+    ))
     .layer(axum::middleware::from_fn_with_state(
         metrics,
         observe::observe,

@@ -9,8 +9,9 @@ use futures::StreamExt;
 use lakehouse_api::storage::{ByteStream, GetObject, StorageApi};
 use lakehouse_config::{StorageBackend, StorageConfig};
 use lakehouse_types::health::ServiceHealth;
+use lakehouse_types::policy::{Action, Policy, RolePolicy};
 use lakehouse_types::storage::{ByteRange, ListQuery, ListResponse, ObjectInfo, PutObjectResponse};
-use lakehouse_types::{ApiError, RequestContext};
+use lakehouse_types::{ApiError, ErrorCode, RequestContext};
 use object_store::path::Path;
 use object_store::{
     GetOptions, GetRange, ObjectMeta, ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart,
@@ -61,6 +62,7 @@ pub struct StorageService {
     limits: StorageLimits,
     transfers: Arc<Semaphore>,
     location: String,
+    policy: Arc<Policy>,
 }
 
 impl StorageService {
@@ -75,6 +77,7 @@ impl StorageService {
             transfers: Arc::new(Semaphore::new(limits.max_concurrent_transfers)),
             limits,
             location: location.into(),
+            policy: Arc::new(Policy::default()),
         }
     }
 
@@ -91,17 +94,31 @@ impl StorageService {
             })
     }
 
-    fn check_readable(ctx: &RequestContext, key: &str) -> Result<()> {
-        match reserved_prefix(key) {
-            Some(prefix) if !ctx.caller.is_admin() => Err(Error::ReservedRead { prefix }),
-            _ => Ok(()),
-        }
+    /// The service under `policy` (the built-in roles otherwise): reading needs `storage.read`, writing
+    /// `storage.write`, each within the role's `storage_prefixes`.
+    pub fn with_policy(mut self, policy: Arc<Policy>) -> Self {
+        self.policy = policy;
+        self
     }
 
-    fn check_writable(ctx: &RequestContext, key: &str) -> Result<()> {
-        match reserved_prefix(key) {
-            Some(prefix) if !ctx.caller.is_admin() => Err(Error::Reserved { prefix }),
-            _ => Ok(()),
+    /// Whether the caller may do `action` on `key`: the services' prefixes are the admin's alone, the rest
+    /// needs the action, within the role's prefixes.
+    fn check(&self, ctx: &RequestContext, key: &str, action: Action) -> Result<(), ApiError> {
+        if let Some(prefix) = reserved_prefix(key) {
+            if ctx.caller.is_admin() {
+                return Ok(());
+            }
+            return Err(match action {
+                Action::StorageWrite => Error::Reserved { prefix },
+                _ => Error::ReservedRead { prefix },
+            }
+            .into());
+        }
+        let role = self.policy.require(&ctx.caller, action)?;
+        if role.reaches_key(key) {
+            Ok(())
+        } else {
+            Err(outside_prefixes(ctx, key, role))
         }
     }
 
@@ -231,6 +248,23 @@ fn info(key: String, meta: &ObjectMeta) -> ObjectInfo {
     }
 }
 
+/// The 403 for a key outside the role's `storage_prefixes`.
+fn outside_prefixes(ctx: &RequestContext, key: &str, role: &RolePolicy) -> ApiError {
+    let prefixes = role.storage_prefixes.as_deref().unwrap_or_default();
+    ApiError::new(
+        ErrorCode::Forbidden,
+        format!(
+            "role {} may use raw objects only under {}; {key:?} is outside them",
+            ctx.caller.role,
+            if prefixes.is_empty() {
+                "no prefix".to_owned()
+            } else {
+                prefixes.join(", ")
+            }
+        ),
+    )
+}
+
 #[async_trait]
 impl StorageApi for StorageService {
     async fn put(
@@ -241,7 +275,7 @@ impl StorageApi for StorageService {
         body: ByteStream,
     ) -> Result<PutObjectResponse, ApiError> {
         validate_key(key)?;
-        Self::check_writable(ctx, key)?;
+        self.check(ctx, key, Action::StorageWrite)?;
         if let Some(length) = content_length {
             self.too_large(length)?;
         }
@@ -256,7 +290,7 @@ impl StorageApi for StorageService {
         range: Option<ByteRange>,
     ) -> Result<GetObject, ApiError> {
         validate_key(key)?;
-        Self::check_readable(ctx, key)?;
+        self.check(ctx, key, Action::StorageRead)?;
         let permit = self.permit()?;
         let path = Path::from(key);
         let mut options = GetOptions::default();
@@ -294,7 +328,7 @@ impl StorageApi for StorageService {
 
     async fn head(&self, ctx: &RequestContext, key: &str) -> Result<ObjectInfo, ApiError> {
         validate_key(key)?;
-        Self::check_readable(ctx, key)?;
+        self.check(ctx, key, Action::StorageRead)?;
         let meta = self
             .store
             .head(&Path::from(key))
@@ -305,7 +339,7 @@ impl StorageApi for StorageService {
 
     async fn delete(&self, ctx: &RequestContext, key: &str) -> Result<(), ApiError> {
         validate_key(key)?;
-        Self::check_writable(ctx, key)?;
+        self.check(ctx, key, Action::StorageWrite)?;
         let path = Path::from(key);
         // S3 deletes of missing keys succeed silently; look first so every backend answers 404 alike.
         self.store
@@ -324,7 +358,9 @@ impl StorageApi for StorageService {
         ctx: &RequestContext,
         query: &ListQuery,
     ) -> Result<ListResponse, ApiError> {
-        // The services' own prefixes are not shown to other roles, not even by name.
+        // The services' own prefixes are not shown to other roles, not even by name, nor are keys outside
+        // the role's storage prefixes.
+        let role = self.policy.require(&ctx.caller, Action::StorageRead)?;
         let hide_reserved = !ctx.caller.is_admin();
         let prefix = query.prefix.clone().unwrap_or_default();
         validate_prefix(&prefix)?;
@@ -356,6 +392,7 @@ impl StorageApi for StorageService {
             if !key.starts_with(&prefix)
                 || query.after.as_ref().is_some_and(|after| key <= *after)
                 || (hide_reserved && reserved_prefix(&key).is_some())
+                || !role.reaches_key(&key)
             {
                 continue;
             }

@@ -150,7 +150,7 @@ impl IngestFormat {
             .trim()
             .to_ascii_lowercase();
         match essence.as_str() {
-            "text/csv" | "application/csv" | "text/plain" => Some(IngestFormat::Csv),
+            "text/csv" | "application/csv" => Some(IngestFormat::Csv),
             "application/x-ndjson"
             | "application/ndjson"
             | "application/jsonl"

@@ -8,7 +8,7 @@ use chrono::Utc;
 use lakehouse_api::{EmbedApi, VectorApi};
 use lakehouse_types::embed::EmbedRequest;
 use lakehouse_types::health::ServiceHealth;
-use lakehouse_types::policy::{Policy, RolePolicy};
+use lakehouse_types::policy::{Action, Policy, RolePolicy};
 use lakehouse_types::vector::{
     AddRequest, AddResponse, CreateIndexRequest, IndexInfo, ListIndexesResponse, Metadata,
     SearchHit, SearchRequest, SearchResponse, VectorItem,
@@ -387,22 +387,57 @@ impl VectorService {
         self
     }
 
-    /// The caller's role, when it may read index `name`.
-    fn reader(&self, ctx: &RequestContext, name: &str) -> lakehouse_api::Result<&RolePolicy> {
-        let role = self.policy.role(&ctx.caller.role);
-        if role.indexes.allows(name) {
-            Ok(role)
-        } else {
-            Err(ApiError::new(
+    /// The caller's role, when it may do `action` on index `name`: the action, the index among the role's
+    /// `indexes`, and for changes to matrix search's own indexes (`matrix-*`, kept in step with their
+    /// corpora by matrixd) the admin role.
+    fn may(
+        &self,
+        ctx: &RequestContext,
+        name: &str,
+        action: Action,
+    ) -> lakehouse_api::Result<&RolePolicy> {
+        let role = self.policy.require(&ctx.caller, action)?;
+        if !role.indexes.allows(name) {
+            return Err(ApiError::new(
                 ErrorCode::Forbidden,
                 format!(
-                    "role {} may not read vector index '{name}'",
+                    "role {} may not use vector index '{name}' (not among its indexes)",
                     ctx.caller.role
                 ),
-            ))
+            ));
         }
+        let changes = match action {
+            Action::VectorsWrite | Action::VectorsDelete => true,
+            Action::Search
+            | Action::Sql
+            | Action::DatasetsRead
+            | Action::DatasetsWrite
+            | Action::DatasetsOverwrite
+            | Action::DatasetsDelete
+            | Action::CorporaManage
+            | Action::CorporaDelete
+            | Action::VectorsRead
+            | Action::StorageRead
+            | Action::StorageWrite
+            | Action::Embed
+            | Action::RecordingsRead => false,
+        };
+        if changes && name.starts_with(MATRIX_INDEX_PREFIX) && !ctx.caller.is_admin() {
+            return Err(ApiError::new(
+                ErrorCode::Forbidden,
+                format!(
+                    "vector index '{name}' belongs to matrix search, which keeps it in step with its corpus; \
+                     role {} may not change it (change the dataset, or manage the corpus)",
+                    ctx.caller.role
+                ),
+            ));
+        }
+        Ok(role)
     }
 }
+
+/// The prefix of the indexes matrix search keeps for its corpora.
+const MATRIX_INDEX_PREFIX: &str = "matrix-";
 
 /// Metadata without the fields `role` may not see.
 fn visible(role: &RolePolicy, metadata: &mut Metadata) {
@@ -415,9 +450,10 @@ fn visible(role: &RolePolicy, metadata: &mut Metadata) {
 impl VectorApi for VectorService {
     async fn create_index(
         &self,
-        _ctx: &RequestContext,
+        ctx: &RequestContext,
         request: CreateIndexRequest,
     ) -> lakehouse_api::Result<IndexInfo> {
+        self.may(ctx, &request.name, Action::VectorsWrite)?;
         Ok(self.create(request).await?)
     }
 
@@ -425,9 +461,9 @@ impl VectorApi for VectorService {
         &self,
         ctx: &RequestContext,
     ) -> lakehouse_api::Result<ListIndexesResponse> {
+        let role = self.policy.require(&ctx.caller, Action::VectorsRead)?;
         // Indexes created by another instance over the same storage appear here too.
         self.load_all().await?;
-        let role = self.policy.role(&ctx.caller.role);
         let indexes = self.indexes.read().unwrap_or_else(PoisonError::into_inner);
         Ok(ListIndexesResponse {
             indexes: indexes
@@ -443,11 +479,12 @@ impl VectorApi for VectorService {
         ctx: &RequestContext,
         name: &str,
     ) -> lakehouse_api::Result<IndexInfo> {
-        self.reader(ctx, name)?;
+        self.may(ctx, name, Action::VectorsRead)?;
         Ok(self.handle(name).await?.info())
     }
 
-    async fn drop_index(&self, _ctx: &RequestContext, name: &str) -> lakehouse_api::Result<()> {
+    async fn drop_index(&self, ctx: &RequestContext, name: &str) -> lakehouse_api::Result<()> {
+        self.may(ctx, name, Action::VectorsDelete)?;
         Ok(self.drop_named(name).await?)
     }
 
@@ -457,6 +494,7 @@ impl VectorApi for VectorService {
         name: &str,
         request: AddRequest,
     ) -> lakehouse_api::Result<AddResponse> {
+        self.may(ctx, name, Action::VectorsWrite)?;
         let handle = self.handle(name).await?;
         let meta = &handle.meta;
         let mut items = validate::batch(
@@ -487,10 +525,11 @@ impl VectorApi for VectorService {
 
     async fn delete_item(
         &self,
-        _ctx: &RequestContext,
+        ctx: &RequestContext,
         name: &str,
         id: &str,
     ) -> lakehouse_api::Result<()> {
+        self.may(ctx, name, Action::VectorsDelete)?;
         let handle = self.handle(name).await?;
         self.run_write(handle, Batch::Delete(id.to_owned())).await?;
         Ok(())
@@ -502,7 +541,7 @@ impl VectorApi for VectorService {
         name: &str,
         id: &str,
     ) -> lakehouse_api::Result<VectorItem> {
-        let role = self.reader(ctx, name)?;
+        let role = self.may(ctx, name, Action::VectorsRead)?;
         let mut item = self.item(name, id).await?;
         visible(role, &mut item.metadata);
         Ok(item)
@@ -514,7 +553,7 @@ impl VectorApi for VectorService {
         name: &str,
         request: SearchRequest,
     ) -> lakehouse_api::Result<SearchResponse> {
-        let role = self.reader(ctx, name)?;
+        let role = self.may(ctx, name, Action::VectorsRead)?;
         if !role.hidden_fields.is_empty() {
             let filter = Filter::parse(request.filter.as_ref()).map_err(Error::from)?;
             if let Some(field) = filter.fields().into_iter().find(|f| role.hides(f)) {

@@ -68,11 +68,14 @@ pub fn services(config: &Config, metrics: &mut Metrics) -> anyhow::Result<Compos
     };
 
     let storage: Option<Arc<dyn StorageApi>> = match placement(config, ServiceName::Storaged) {
-        Placement::Local => Some(Arc::new(StorageService::new(
-            object_store()?,
-            StorageLimits::from_config(&config.storage),
-            config.storage.backend.describe(),
-        ))),
+        Placement::Local => Some(Arc::new(
+            StorageService::new(
+                object_store()?,
+                StorageLimits::from_config(&config.storage),
+                config.storage.backend.describe(),
+            )
+            .with_policy(Arc::new(config.policy.clone())),
+        )),
         Placement::Remote => Some(Arc::new(HttpStorageClient::new(
             config.service_url(ServiceName::Storaged),
         )?)),
@@ -88,7 +91,9 @@ pub fn services(config: &Config, metrics: &mut Metrics) -> anyhow::Result<Compos
     services.embed = match placement(config, ServiceName::Embedd) {
         Placement::Local => {
             let embed = Arc::new(
-                EmbedService::new(&config.section("embed")?).context("configuring [embed]")?,
+                EmbedService::new(&config.section("embed")?)
+                    .context("configuring [embed]")?
+                    .with_policy(Arc::new(config.policy.clone())),
             );
             if embed.wants_preload() {
                 // The model loads in the background so start-up is not held up; until then requests wait.

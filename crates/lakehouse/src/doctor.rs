@@ -135,8 +135,28 @@ fn check_model(config: &Config, report: &mut Report) {
     }
 }
 
-/// Keys whose role nobody defined, and roles no key uses.
+/// Keys whose role nobody defined, roles no key uses, and names in `actions` that are no action.
 fn check_roles(config: &Config, report: &mut Report) {
+    let unknown = config.policy.unknown_actions();
+    if !unknown.is_empty() {
+        let listed = unknown
+            .iter()
+            .map(|(role, action)| format!("[roles.{role}] lists {action:?}"))
+            .collect::<Vec<_>>()
+            .join("; ");
+        report.fail(
+            "role actions",
+            format!("{listed}: no such action, so it allows nothing"),
+            format!(
+                "use the actions: {}",
+                lakehouse_types::policy::Action::ALL
+                    .iter()
+                    .map(|a| a.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        );
+    }
     if config.api_keys.is_empty() {
         return report.pass(
             "roles",

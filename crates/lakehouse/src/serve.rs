@@ -48,6 +48,11 @@ pub async fn bind(config: &Config) -> anyhow::Result<Bound> {
             policy: Arc::new(config.policy.clone()),
             page: config.runs(lakehouse_config::ServiceName::Gateway),
             mcp: config.section("mcp").context("configuring [mcp]")?,
+            browsers: Arc::new(lakehouse_server::Browsers::new(
+                config.listen,
+                &config.allowed_hosts,
+                &config.allowed_origins,
+            )),
         },
     );
     let listener = TcpListener::bind(config.listen).await.with_context(|| {
@@ -99,6 +104,14 @@ impl Bound {
 /// `lakehouse serve`.
 pub async fn run(config: Config, addr_file: Option<PathBuf>) -> anyhow::Result<()> {
     let bound = bind(&config).await?;
+    for (role, action) in config.policy.unknown_actions() {
+        tracing::warn!(
+            role,
+            action,
+            "[roles.{role}] lists {action:?}, which is no action: it allows nothing (`lakehouse doctor` lists \
+             the actions)"
+        );
+    }
     tracing::info!(
         addr = %bound.addr,
         services = %describe_services(&config),

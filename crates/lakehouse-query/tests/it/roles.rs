@@ -55,7 +55,7 @@ async fn staffing() -> Env {
 /// The built-in client hides email and pay; a role defined here may run SQL with the same hidden fields.
 fn policy() -> std::sync::Arc<lakehouse_types::policy::Policy> {
     let configured = serde_json::from_value(serde_json::json!({
-        "analyst": {"sql": true, "hidden_fields": ["email", "pay_rate_min"]},
+        "analyst": {"actions": ["sql"], "hidden_fields": ["Email", "pay_rate_min"]},
     }))
     .expect("roles");
     std::sync::Arc::new(lakehouse_types::policy::Policy::new(configured))
@@ -120,7 +120,10 @@ async fn sql_and_recordings_follow_the_role() {
     env.query = env.query.clone().with_policy(policy());
     let err = run(&env, "client", "SELECT 1").await.expect_err("client");
     assert_eq!(err.code, ErrorCode::Forbidden);
-    assert_eq!(err.message, "role client may not run SQL");
+    assert!(
+        err.message.contains("may not run SQL") && err.message.contains("`sql`"),
+        "{err}"
+    );
     let err = run(&env, "nobody", "SELECT 1")
         .await
         .expect_err("undefined role");

@@ -56,6 +56,8 @@ function toError(status, text) {
   return new ApiError(status, 'http_error', `The server answered HTTP ${status}${snippet ? `: ${snippet}` : ''}`);
 }
 
+// A JSON body always says so: the server refuses a body declared as anything else (415), since plain text
+// and forms are what another site's page can send without the browser asking first.
 export async function request(method, path, { json, body, headers = {}, quiet401 = false } = {}) {
   const init = { method, headers: { ...authHeaders(), ...headers } };
   if (json !== undefined) {
@@ -102,15 +104,16 @@ export const api = {
 };
 
 // Uploads go through XMLHttpRequest because fetch has no upload progress; onProgress(loaded, total)
-// follows the bytes actually handed to the network.
-export function uploadCsv(dataset, { mode, evolve, file, onProgress }) {
-  const params = new URLSearchParams({ mode });
+// follows the bytes actually handed to the network. The caller names the body's format and type (the
+// ingest route refuses text/plain and form types, and without a type would read CSV).
+export function uploadFile(dataset, { mode, evolve, format, contentType, file, onProgress }) {
+  const params = new URLSearchParams({ mode, format });
   if (evolve) params.set('evolve', evolve);
   const url = `/v1/ingest/${enc(dataset)}?${params}`;
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
     xhr.open('POST', url);
-    xhr.setRequestHeader('Content-Type', 'text/csv');
+    xhr.setRequestHeader('Content-Type', contentType);
     const key = getKey();
     if (key) xhr.setRequestHeader('Authorization', `Bearer ${key}`);
     xhr.upload.onprogress = (e) => {

@@ -3,7 +3,7 @@
 
 import { api } from './api.js';
 import { clear, errorBox, fmtMs, fmtNumber, fmtTime, h, loading } from './dom.js';
-import { canCreateCorpora, isHiddenField } from './state.js';
+import { isHiddenField, lacking, unavailable } from './state.js';
 
 const POLL_MS = 1000;
 
@@ -209,6 +209,9 @@ function createForm(onCreated, signal) {
 }
 
 export function render(root, { signal }) {
+  // Creating needs corpora.manage, the catalog to pick a dataset from, and SQL: a corpus shows its dataset's
+  // rows to every searcher, so the server lets only a role that may read them all make one.
+  const cannotCreate = lacking('corpora.manage', 'datasets.read', 'sql');
   const list = h('ul', { id: 'corpora-list', class: 'cards' }, h('li', {}, loading()));
   const status = h('div', { id: 'corpora-status', 'aria-live': 'polite' });
   const openSet = new Set();
@@ -250,7 +253,7 @@ export function render(root, { signal }) {
     h('h1', { text: 'Corpora' }),
     status,
     list,
-    canCreateCorpora() ? createForm(refresh, signal) : h('p', { class: 'muted' }, 'Creating a corpus needs a role that sees every corpus and every field.'),
+    cannotCreate.length ? unavailable('corpus-create-unavailable', 'may not create corpora', cannotCreate) : createForm(refresh, signal),
   );
   refresh();
 }

@@ -3,7 +3,7 @@
 
 import { api } from './api.js';
 import { clear, errorBox, fmtBytes, fmtNumber, fmtTime, h, loading, quoteIdent, resultTable } from './dom.js';
-import { buildHash, canSql } from './state.js';
+import { buildHash, can, unavailable } from './state.js';
 
 const PREVIEW_ROWS = 50;
 
@@ -32,7 +32,7 @@ async function renderList(root, signal) {
   }
   if (signal.aborted) return;
   if (!list.length) {
-    clear(root, h('h1', { text: 'Datasets' }), h('p', {}, 'No datasets yet. ', h('a', { href: '#/upload' }, 'Upload a CSV'), '.'));
+    clear(root, h('h1', { text: 'Datasets' }), h('p', {}, 'No datasets yet.', can('datasets.write') ? [' ', h('a', { href: '#/upload' }, 'Upload one'), '.'] : null));
     return;
   }
   clear(
@@ -140,7 +140,8 @@ async function renderOne(root, name, version, signal) {
       h('h2', { id: 'files-title' }, 'Files'),
       simpleTable('dataset-files', `${manifest.files.length} file${manifest.files.length === 1 ? '' : 's'} at v${manifest.version}`, ['Path', 'Rows', 'Size'], manifest.files.map((f) => [f.path, fmtNumber(f.rows), fmtBytes(f.bytes)]), [1, 2]),
     ),
-    canSql() ? preview(name, manifest.version, signal) : null,
+    // The preview is a SQL query: without `sql` there is none to show.
+    can('sql') ? preview(name, manifest.version, signal) : unavailable('dataset-preview-unavailable', 'may not preview rows', ['sql']),
   );
 }
 

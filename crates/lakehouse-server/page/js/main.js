@@ -5,7 +5,7 @@
 
 import { api, getKey, setKey } from './api.js';
 import { clear, h } from './dom.js';
-import { canSql, parseHash, routeState, session, setSession } from './state.js';
+import { can, parseHash, routeState, session, setSession, unavailable } from './state.js';
 import * as search from './search.js';
 import * as sql from './sql.js';
 import * as datasets from './datasets.js';
@@ -14,6 +14,16 @@ import * as corpora from './corpora.js';
 
 const views = { search, sql, datasets, upload, corpora };
 const titles = { search: 'Search', sql: 'SQL', datasets: 'Datasets', upload: 'Upload', corpora: 'Corpora' };
+// The actions a view needs (any one of them) and what the role may not do without them. A view the key
+// cannot use leaves the nav, and its URL says why instead of showing controls that could only fail.
+const needs = {
+  search: [['search'], 'may not search'],
+  sql: [['sql'], 'may not run SQL'],
+  datasets: [['datasets.read'], 'may not read the catalog'],
+  upload: [['datasets.write'], 'may not upload data'],
+  corpora: [['search', 'corpora.manage'], 'may not see corpora'],
+};
+const allowed = (name) => needs[name][0].some(can);
 
 const viewEl = document.getElementById('view');
 const dialog = document.getElementById('key-dialog');
@@ -32,7 +42,9 @@ function showWho() {
   badge.dataset.role = session.role;
   document.getElementById('change-key').hidden = !session.auth;
   document.getElementById('forget-key').hidden = !session.auth;
-  document.getElementById('nav-sql').parentElement.hidden = !canSql();
+  for (const link of document.querySelectorAll('nav a[data-view]')) {
+    link.parentElement.hidden = !allowed(link.dataset.view);
+  }
 }
 
 function askForKey(message) {
@@ -82,7 +94,8 @@ function route(force = false) {
   leaveView = new AbortController();
 
   const { path, params } = parseHash();
-  const name = path[0] || 'search';
+  // The default is search, or the first view the key may use.
+  const name = path[0] || Object.keys(needs).find(allowed) || 'search';
   markNav(name);
   const root = clear(viewEl);
   root.dataset.view = name;
@@ -92,12 +105,9 @@ function route(force = false) {
     clear(root, h('h1', { text: 'Not found' }), h('p', {}, 'No view is called ', h('code', { text: name }), '. ', h('a', { href: '#/search' }, 'Go to search'), '.'));
     return;
   }
-  if (name === 'sql' && !canSql()) {
-    clear(
-      root,
-      h('h1', { text: 'SQL' }),
-      h('p', { id: 'sql-unavailable', role: 'status' }, `The role ${session.role} may not run SQL.`),
-    );
+  if (!allowed(name)) {
+    const [actions, what] = needs[name];
+    clear(root, h('h1', { text: titles[name] }), unavailable(`${name}-unavailable`, what, actions));
     return;
   }
   views[name].render(root, { path: path.slice(1), params, signal: leaveView.signal });

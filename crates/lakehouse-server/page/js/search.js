@@ -5,7 +5,7 @@
 
 import { api } from './api.js';
 import { clear, errorBox, fmtMs, fmtNumber, h, loading } from './dom.js';
-import { buildHash, canSql, recordHash } from './state.js';
+import { buildHash, can, recordHash } from './state.js';
 
 const MODES = [
   ['hybrid', 'Hybrid'],
@@ -151,7 +151,7 @@ export function render(root, { params, signal }) {
 
   const orderField = field('search-order', 'Job order', [order, orderOptions, orderSummary]);
   orderField.classList.add('wide');
-  orderField.hidden = !canSql(); // the picker is filled by SQL; without SQL there is nothing to pick from
+  orderField.hidden = !can('sql'); // the picker is filled by SQL; without SQL there is nothing to pick from
   const orders = new Map();
   const describeOrder = () => {
     const o = orders.get(order.value.trim());
@@ -161,7 +161,7 @@ export function render(root, { params, signal }) {
 
   const current = () => ({
     q: query.value.trim(),
-    order: canSql() ? order.value.trim() : p('order'),
+    order: can('sql') ? order.value.trim() : p('order'),
     corpus: corpus.value,
     mode: mode.value,
     k: k.value && k.value !== '10' ? k.value : '',
@@ -227,7 +227,7 @@ export function render(root, { params, signal }) {
   clear(root, h('h1', { class: 'visually-hidden' }, 'Co-pilot search'), form, out);
   query.focus();
 
-  if (canSql()) {
+  if (can('sql')) {
     api
       .sql(ORDERS_SQL, 10000)
       .then((r) => {

@@ -5,7 +5,7 @@
 import { api } from './api.js';
 import { drawChart } from './chart.js';
 import { clear, errorBox, fmtMs, fmtNumber, h, loading, quoteIdent, resultTable } from './dom.js';
-import { buildHash, recordHash } from './state.js';
+import { buildHash, can, recordHash, unavailable } from './state.js';
 
 const MAX_ROWS = 1000;
 const PLAIN_IDENT = /^[a-z_][a-z0-9_]*$/;
@@ -21,7 +21,13 @@ function insertAtCursor(editor, text) {
   editor.focus();
 }
 
+// The datasets at hand come from the catalog, which is its own action: a key with SQL but no catalog gets a
+// note instead of a list that could only fail.
 function schemaBrowser(editor, signal) {
+  const title = h('h2', { id: 'sql-datasets-title', text: 'Datasets' });
+  if (!can('datasets.read')) {
+    return h('aside', { class: 'schema', 'aria-labelledby': 'sql-datasets-title' }, title, unavailable('sql-datasets-unavailable', 'may not list the datasets', ['datasets.read']));
+  }
   const list = h('ul', { class: 'schema-list', id: 'sql-datasets' }, h('li', {}, loading('Loading datasets…')));
   api
     .datasets()
@@ -34,7 +40,7 @@ function schemaBrowser(editor, signal) {
       clear(list, datasets.map((d) => datasetEntry(d, editor)));
     })
     .catch((e) => clear(list, h('li', {}, errorBox(e.message))));
-  return h('aside', { class: 'schema', 'aria-labelledby': 'sql-datasets-title' }, h('h2', { id: 'sql-datasets-title', text: 'Datasets' }), list);
+  return h('aside', { class: 'schema', 'aria-labelledby': 'sql-datasets-title' }, title, list);
 }
 
 // Columns are fetched when a dataset is opened: one manifest request per dataset the user looks at.

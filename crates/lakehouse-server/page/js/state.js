@@ -1,11 +1,32 @@
 // Who the page acts as (from /v1/whoami) and the URL helpers every view shares. Kept apart from main.js so
 // views can import it without importing the router that imports them.
 
+import { h } from './dom.js';
+
+// The server's fixed list of actions a role may be given (GET /v1/whoami answers the caller's subset).
+export const ACTIONS = [
+  'search',
+  'sql',
+  'datasets.read',
+  'datasets.write',
+  'datasets.overwrite',
+  'datasets.delete',
+  'corpora.manage',
+  'corpora.delete',
+  'vectors.read',
+  'vectors.write',
+  'vectors.delete',
+  'storage.read',
+  'storage.write',
+  'embed',
+  'recordings.read',
+];
+
 export const session = {
   name: '',
   role: '',
   auth: false,
-  policy: { corpora: '*', hidden_fields: [], sql: true },
+  policy: { actions: [...ACTIONS], corpora: '*', hidden_fields: [] },
 };
 
 export function setSession(who) {
@@ -13,20 +34,34 @@ export function setSession(who) {
   session.role = who.role || '';
   session.auth = Boolean(who.auth);
   const policy = who.policy || {};
+  let actions = Array.isArray(policy.actions) ? policy.actions.filter((a) => typeof a === 'string') : null;
+  // Without keys the caller is the admin; a server that does not list actions then still allows them all.
+  // With keys, an unlisted action is offered nowhere: the page must not promise what may be refused.
+  if (!actions) actions = session.auth ? [] : [...ACTIONS];
   session.policy = {
+    actions,
     corpora: policy.corpora ?? '*',
     hidden_fields: Array.isArray(policy.hidden_fields) ? policy.hidden_fields : [],
-    sql: policy.sql !== false,
   };
 }
 
-export const canSql = () => session.policy.sql;
+// Whether the key may do `action`. The page offers only what this allows; the server still decides, and
+// its 403 names the missing action should the two ever disagree.
+export const can = (action) => session.policy.actions.includes(action);
 
-// Creating a corpus needs a role that sees every corpus and every field; the server decides, the page only
-// avoids offering a form that can only fail.
-export const canCreateCorpora = () => session.policy.corpora === '*' && session.policy.hidden_fields.length === 0;
+// Of `actions`, those the key lacks.
+export const lacking = (...actions) => actions.filter((a) => !can(a));
 
-export const isHiddenField = (field) => session.policy.hidden_fields.includes(field);
+// A short note in place of something the key may not use: `what` says what ("may not run SQL"), and the
+// note names the actions the role lacks (`missing`), as the server's 403 would.
+export function unavailable(id, what, missing) {
+  const codes = missing.flatMap((a, i) => [i ? (i === missing.length - 1 ? ' and ' : ', ') : '', h('code', {}, a)]);
+  const lacks = missing.length > 1 ? ': it lacks the actions ' : ': it lacks the action ';
+  return h('p', { id, class: 'muted', role: 'status' }, `The role ${session.role} ${what}`, lacks, ...codes, '.');
+}
+
+// The server matches hidden fields case-insensitively, as SQL matches column names.
+export const isHiddenField = (field) => session.policy.hidden_fields.some((f) => f.toLowerCase() === String(field).toLowerCase());
 
 // "#/datasets/workers?v=3" → { path: ["datasets", "workers"], params: URLSearchParams("v=3") }
 export function parseHash(hash = location.hash) {

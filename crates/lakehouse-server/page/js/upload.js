@@ -1,16 +1,30 @@
-// Upload a CSV as a new version of a dataset. The progress bar follows the bytes actually sent
-// (XMLHttpRequest upload events); a 409 schema_drift shows what differs and, when the file only adds
-// columns, offers to send it again with evolve=add_columns.
+// Upload a CSV (or NDJSON, or Parquet) file as a new version of a dataset. The progress bar follows the
+// bytes actually sent (XMLHttpRequest upload events); a 409 schema_drift shows what differs and, when the
+// file only adds columns, offers to send it again with evolve=add_columns.
 
-import { api, uploadCsv } from './api.js';
+import { api, uploadFile } from './api.js';
 import { clear, errorBox, fmtBytes, fmtNumber, h } from './dom.js';
-import { buildHash } from './state.js';
+import { buildHash, can } from './state.js';
 
+// Each mode with the action it needs; overwrite is its own action, as it replaces what others loaded.
 const MODES = [
-  ['create', 'create: a new dataset'],
-  ['append', 'append: add these rows'],
-  ['overwrite', 'overwrite: replace every row'],
+  ['create', 'create: a new dataset', 'datasets.write'],
+  ['append', 'append: add these rows', 'datasets.write'],
+  ['overwrite', 'overwrite: replace every row', 'datasets.overwrite'],
 ];
+
+// The format comes from the file's name, never from File.type: browsers call a CSV
+// application/vnd.ms-excel, or nothing, depending on the system. Any other name is sent as CSV.
+const FORMATS = [
+  [/\.(ndjson|jsonl)$/i, 'ndjson', 'application/x-ndjson'],
+  [/\.parquet$/i, 'parquet', 'application/vnd.apache.parquet'],
+  [/$/, 'csv', 'text/csv'],
+];
+
+function formatOf(fileName) {
+  const [, format, contentType] = FORMATS.find(([pattern]) => pattern.test(fileName));
+  return { format, contentType };
+}
 
 // "Workers Export (2).csv" → "workers_export_2": a dataset name starts with a lowercase letter or "_".
 function nameFromFile(fileName) {
@@ -25,19 +39,20 @@ function columnList(id, title, items, describe) {
 
 export function render(root, { signal }) {
   let file = null;
-  const fileInput = h('input', { id: 'upload-file', name: 'file', type: 'file', accept: '.csv,text/csv' });
+  const fileInput = h('input', { id: 'upload-file', name: 'file', type: 'file', accept: '.csv,.ndjson,.jsonl,.parquet,text/csv' });
   const fileName = h('span', { id: 'upload-file-name', class: 'muted' }, 'No file chosen yet.');
   const drop = h(
     'div',
     { id: 'upload-drop', class: 'drop' },
-    h('p', {}, 'Drop a CSV file here, or '),
+    h('p', {}, 'Drop a CSV, NDJSON or Parquet file here, or '),
     h('label', { for: 'upload-file', class: 'button-like' }, 'choose a file'),
     fileInput,
     fileName,
   );
   const dataset = h('input', { id: 'upload-dataset', name: 'dataset', type: 'text', required: true, autocomplete: 'off', list: 'upload-datasets', spellcheck: 'false' });
   const known = h('datalist', { id: 'upload-datasets' });
-  const mode = h('select', { id: 'upload-mode', name: 'mode' }, MODES.map(([v, t]) => h('option', { value: v }, t)));
+  const modes = MODES.filter(([, , action]) => can(action));
+  const mode = h('select', { id: 'upload-mode', name: 'mode' }, modes.map(([v, t]) => h('option', { value: v }, t)));
   const submit = h('button', { type: 'submit', class: 'primary', id: 'upload-submit' }, 'Upload');
   const progress = h('progress', { id: 'upload-progress', max: 100, value: 0 });
   const progressText = h('span', { id: 'upload-progress-text', class: 'small' }, '');
@@ -92,7 +107,7 @@ export function render(root, { signal }) {
         columnList('drift-retyped', 'Retyped', retyped, (c) => `${c.from} → ${c.to}`),
         onlyAdded
           ? h('p', {}, h('button', { type: 'button', id: 'upload-evolve', class: 'primary', onclick: () => sendAgain('add_columns') }, `Add the new column${added.length === 1 ? '' : 's'} and upload again`))
-          : h('p', {}, 'Fix the file (or upload it with mode overwrite) and try again.'),
+          : h('p', {}, can('datasets.overwrite') ? 'Fix the file (or upload it with mode overwrite) and try again.' : 'Fix the file and try again.'),
       ),
     );
     out.querySelector('#upload-evolve')?.focus();
@@ -107,7 +122,7 @@ export function render(root, { signal }) {
     out.dataset.state = 'running';
     clear(out, h('p', { class: 'muted', role: 'status' }, `Uploading ${file.name}…`));
     try {
-      const r = await uploadCsv(name, { mode: chosenMode, evolve, file, onProgress: setProgress });
+      const r = await uploadFile(name, { mode: chosenMode, evolve, file, ...formatOf(file.name), onProgress: setProgress });
       if (signal.aborted) return;
       setProgress(file.size, file.size);
       clear(
@@ -116,7 +131,7 @@ export function render(root, { signal }) {
           'div',
           { id: 'upload-result', class: 'success', 'data-version': String(r.version), 'data-dataset': r.dataset },
           h('h2', {}, `${r.dataset} is now at version ${r.version}`),
-          h('p', {}, `${fmtNumber(r.rows)} rows written · ${fmtBytes(r.bytes)} · ${r.schema.length} columns · `, h('a', { href: buildHash(['datasets', r.dataset]) }, 'see the dataset')),
+          h('p', {}, `${fmtNumber(r.rows)} rows written · ${fmtBytes(r.bytes)} · ${r.schema.length} columns`, can('datasets.read') ? [' · ', h('a', { href: buildHash(['datasets', r.dataset]) }, 'see the dataset')] : null),
         ),
       );
       out.dataset.state = 'done';
@@ -142,7 +157,7 @@ export function render(root, { signal }) {
       onsubmit: (e) => {
         e.preventDefault();
         if (!file) {
-          clear(out, errorBox('Choose a CSV file first.', { id: 'upload-error' }));
+          clear(out, errorBox('Choose a file first.', { id: 'upload-error' }));
           return;
         }
         send(undefined);
@@ -159,12 +174,14 @@ export function render(root, { signal }) {
     progressBox,
   );
 
+  // Suggestions only, from the catalog: a key that may load data but not list it uploads without them.
   function refreshKnown() {
+    if (!can('datasets.read')) return;
     api
       .datasets()
       .then(({ datasets }) => !signal.aborted && clear(known, datasets.map((d) => h('option', { value: d.name }))))
-      .catch(() => {}); // suggestions only: the upload works without them
+      .catch(() => {});
   }
   refreshKnown();
-  clear(root, h('h1', { text: 'Upload a CSV' }), form, out);
+  clear(root, h('h1', { text: 'Upload data' }), form, out);
 }

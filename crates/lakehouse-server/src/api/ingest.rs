@@ -28,23 +28,40 @@ pub fn router(service: Arc<dyn IngestApi>) -> Router {
         .with_state(service)
 }
 
-/// The body format: `?format=` first, then the `Content-Type`, then CSV.
+/// Declared types a web page of another site can send without the browser asking first (a form, plain
+/// text): never read as data, whatever `?format=` says.
+const FORM_TYPES: [&str; 3] = [
+    "application/x-www-form-urlencoded",
+    "multipart/form-data",
+    "text/plain",
+];
+
+/// The body format: `?format=` first, then the `Content-Type`, then CSV. A body declared as a form or plain
+/// text is refused.
 fn format(params: &IngestParams, headers: &HeaderMap) -> Result<IngestFormat, HttpError> {
+    let declared = headers
+        .get(header::CONTENT_TYPE)
+        .map(|v| v.to_str().unwrap_or("").to_ascii_lowercase());
+    if let Some(ct) = &declared {
+        let essence = ct.split(';').next().unwrap_or("").trim();
+        if FORM_TYPES.contains(&essence) {
+            return Err(HttpError(ApiError::new(
+                ErrorCode::UnsupportedMediaType,
+                format!(
+                    "cannot ingest a body declared as {essence}; declare what it is: text/csv, \
+                     application/x-ndjson or application/vnd.apache.parquet (curl: -H 'Content-Type: text/csv' \
+                     --data-binary @file.csv)"
+                ),
+            )));
+        }
+    }
     if let Some(format) = params.format {
         return Ok(format);
     }
-    match headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-    {
+    match declared.as_deref() {
+        // No type, or a generic one: CSV, the common case.
         None => Ok(IngestFormat::Csv),
-        // No type, a generic one, or curl's default for `--data-binary`: CSV, the common case.
-        Some(ct)
-            if ct.starts_with("application/octet-stream")
-                || ct.starts_with("application/x-www-form-urlencoded") =>
-        {
-            Ok(IngestFormat::Csv)
-        }
+        Some(ct) if ct.starts_with("application/octet-stream") => Ok(IngestFormat::Csv),
         Some(ct) => IngestFormat::from_content_type(ct).ok_or_else(|| {
             HttpError(ApiError::new(
                 ErrorCode::UnsupportedMediaType,

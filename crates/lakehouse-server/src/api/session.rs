@@ -1,13 +1,14 @@
 //! `GET /v1/whoami`: who the caller's key says it is, and what its role may do (the page shows it and hides
 //! what the role may not use).
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use axum::Json;
 use axum::Router;
 use axum::extract::State;
 use axum::routing::get;
-use lakehouse_types::policy::{Access, Policy};
+use lakehouse_types::policy::{Access, Action, Policy};
 use serde::Serialize;
 
 use crate::Ctx;
@@ -24,9 +25,13 @@ struct WhoAmI<'a> {
 
 #[derive(Debug, Serialize)]
 struct PolicyView<'a> {
+    /// What the key may do, from the fixed list of actions.
+    actions: &'a BTreeSet<Action>,
     corpora: &'a Access,
     hidden_fields: &'a [String],
-    sql: bool,
+    indexes: &'a Access,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    storage_prefixes: Option<&'a [String]>,
 }
 
 #[derive(Debug)]
@@ -49,9 +54,11 @@ async fn whoami(ctx: Ctx, State(session): State<Arc<Session>>) -> Json<serde_jso
         role: ctx.caller.role.as_str(),
         auth: session.auth,
         policy: PolicyView {
+            actions: &role.actions,
             corpora: &role.corpora,
             hidden_fields: &role.hidden_fields,
-            sql: role.sql,
+            indexes: &role.indexes,
+            storage_prefixes: role.storage_prefixes.as_deref(),
         },
     };
     Json(serde_json::to_value(answer).unwrap_or_default())

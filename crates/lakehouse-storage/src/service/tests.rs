@@ -210,13 +210,25 @@ async fn list_is_sorted_prefixed_paged_and_limited() {
     assert!(svc.list(&admin, &query("r/", Some(0), None)).await.is_err());
 }
 
+/// A policy with a `porter` role that may read and write raw objects under `notes/` only.
+fn porter_policy() -> Arc<Policy> {
+    let porter = RolePolicy {
+        actions: [Action::StorageRead, Action::StorageWrite]
+            .into_iter()
+            .collect(),
+        storage_prefixes: Some(vec!["notes/".to_owned()]),
+        ..RolePolicy::default()
+    };
+    Arc::new(Policy::new(BTreeMap::from([("porter".to_owned(), porter)])))
+}
+
 #[tokio::test]
 async fn reserved_prefixes_are_the_admins_alone() {
-    let svc = service(1000, 8);
+    let svc = service(1000, 8).with_policy(porter_policy());
     let admin = ctx("admin");
-    let recruiter = ctx("recruiter");
+    let porter = ctx("porter");
     let err = svc
-        .put(&recruiter, "datasets/x", None, body(&[b"x"]))
+        .put(&porter, "datasets/x", None, body(&[b"x"]))
         .await
         .expect_err("reserved");
     assert_eq!(err.code, lakehouse_types::ErrorCode::ReservedPrefix);
@@ -225,8 +237,8 @@ async fn reserved_prefixes_are_the_admins_alone() {
         .expect("admin may");
     // Their files hold every column of the data: reading them is the admin's too, and listing hides them.
     for err in [
-        svc.head(&recruiter, "datasets/x").await.expect_err("head"),
-        svc.get(&recruiter, "datasets/x", None)
+        svc.head(&porter, "datasets/x").await.expect_err("head"),
+        svc.get(&porter, "datasets/x", None)
             .await
             .map(|_| ())
             .expect_err("get"),
@@ -234,27 +246,75 @@ async fn reserved_prefixes_are_the_admins_alone() {
         assert_eq!(err.code, lakehouse_types::ErrorCode::ReservedPrefix);
     }
     svc.head(&admin, "datasets/x").await.expect("admin reads");
+    svc.put(&admin, "other/y", None, body(&[b"y"]))
+        .await
+        .expect("admin writes anywhere");
+    svc.put(&porter, "notes/x", None, body(&[b"x"]))
+        .await
+        .expect("its own prefix is open to it");
     let listed = svc
-        .list(&recruiter, &ListQuery::default())
+        .list(&porter, &ListQuery::default())
         .await
         .expect("list");
-    assert!(
-        listed
-            .objects
-            .iter()
-            .all(|o| !o.key.starts_with("datasets/"))
+    let keys: Vec<&str> = listed.objects.iter().map(|o| o.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        vec!["notes/x"],
+        "neither reserved nor other prefixes are listed"
     );
     let listed = svc.list(&admin, &ListQuery::default()).await.expect("list");
     assert!(listed.objects.iter().any(|o| o.key == "datasets/x"));
     let err = svc
-        .delete(&recruiter, "datasets/x")
+        .delete(&porter, "datasets/x")
         .await
         .expect_err("delete is a write");
     assert_eq!(err.code, lakehouse_types::ErrorCode::ReservedPrefix);
-    svc.put(&recruiter, "notes/x", None, body(&[b"x"]))
-        .await
-        .expect("other prefixes are open");
-    svc.delete(&recruiter, "notes/x").await.expect("delete");
-    let err = svc.delete(&recruiter, "notes/x").await.expect_err("gone");
+    for err in [
+        svc.head(&porter, "other/y").await.expect_err("outside"),
+        svc.delete(&porter, "other/y").await.expect_err("outside"),
+    ] {
+        assert_eq!(err.code, lakehouse_types::ErrorCode::Forbidden, "{err:?}");
+    }
+    svc.delete(&porter, "notes/x").await.expect("delete");
+    let err = svc.delete(&porter, "notes/x").await.expect_err("gone");
     assert_eq!(err.code, lakehouse_types::ErrorCode::ObjectNotFound);
+}
+
+#[tokio::test]
+async fn raw_objects_need_the_storage_actions() {
+    let svc = service(1000, 8);
+    let admin = ctx("admin");
+    svc.put(&admin, "exports/w.csv", None, body(&[b"email\na@b.c\n"]))
+        .await
+        .expect("admin");
+    for role in ["recruiter", "client", "nobody"] {
+        let who = ctx(role);
+        let errors = [
+            svc.put(&who, "exports/w.csv", None, body(&[b"x"]))
+                .await
+                .map(|_| ())
+                .expect_err("put"),
+            svc.get(&who, "exports/w.csv", None)
+                .await
+                .map(|_| ())
+                .expect_err("get"),
+            svc.head(&who, "exports/w.csv")
+                .await
+                .map(|_| ())
+                .expect_err("head"),
+            svc.delete(&who, "exports/w.csv").await.expect_err("delete"),
+            svc.list(&who, &ListQuery::default())
+                .await
+                .map(|_| ())
+                .expect_err("list"),
+        ];
+        for err in errors {
+            assert_eq!(
+                err.code,
+                lakehouse_types::ErrorCode::Forbidden,
+                "{role}: {err:?}"
+            );
+            assert!(err.message.contains("`storage."), "{err:?}");
+        }
+    }
 }

@@ -8,8 +8,8 @@
 //
 // LAKEHOUSE_URL: an open-mode server with workers, job_orders and timesheets ingested and the corpora
 // workers and job_orders ready. LAKEHOUSE_AUTH_URL: a server with keys, workers and job_orders ingested,
-// corpus workers ready, and a client role that hides email, phone, last_name and pay_rate_min and may not
-// run SQL. A test whose server is not given is skipped, not failed. See docs/page.md.
+// corpus workers ready, and a client role that hides email, phone, last_name and pay_rate_min and whose only
+// action is search. A test whose server is not given is skipped, not failed. See docs/page.md.
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -179,16 +179,26 @@ test('client key sees no hidden field', { skip: needAuth }, async (t) => {
     await page.waitForFunction(() => document.querySelector('#role-badge').textContent.trim() === 'client');
     assert.equal(await page.evaluate(() => sessionStorage.getItem('lakehouse.key')), CLIENT_KEY);
     assert.equal(await page.isVisible('#nav-sql'), false, 'SQL is not offered to the client');
+    // Only what the key may do is offered: search and the corpora it searches, not the catalog or uploads.
+    assert.equal(await page.isVisible('#nav-datasets'), false, 'the catalog is not offered to the client');
+    assert.equal(await page.isVisible('#nav-upload'), false, 'uploads are not offered to the client');
+    assert.equal(await page.isVisible('#nav-corpora'), true, 'the corpora it may search are offered');
     assert.equal(await page.isVisible('#search-order'), false, 'the SQL-filled order picker is hidden');
 
     // The key survives a reload of the tab, and the SQL view says no instead of offering an editor.
     await page.goto(`${AUTH}/#/sql`);
     await page.reload();
     await page.waitForSelector('#sql-unavailable');
+    assert.match(await page.textContent('#sql-unavailable'), /lacks the action sql/);
     assert.equal(await page.isVisible('#key-dialog'), false);
     assert.equal(await page.locator('#sql-editor').count(), 0);
+    await page.goto(`${AUTH}/#/upload`);
+    await page.waitForSelector('#upload-unavailable');
+    assert.equal(await page.locator('#upload-file').count(), 0);
     await page.goto(`${AUTH}/#/corpora`);
     await page.waitForSelector('#corpora-list [data-name="workers"]');
+    assert.equal(await page.locator('#corpus-form').count(), 0, 'the client may not create corpora');
+    assert.match(await page.textContent('#corpus-create-unavailable'), /corpora\.manage/);
     const corporaText = await page.evaluate(() => document.body.textContent);
     assert.ok(!corporaText.includes('pay_rate_min') && !corporaText.includes('last_name'), 'the corpus definition hides fields too');
 

@@ -10,11 +10,14 @@ use rand::{Rng, SeedableRng};
 use reqwest::{Client, Method};
 use serde_json::{Value, json};
 
-const ADMIN: &str = "leak-admin-key-0123456789";
-const RECRUITER: &str = "leak-recruiter-key-0123456789";
-const CLIENT: &str = "leak-client-key-0123456789";
+pub(crate) const ADMIN: &str = "leak-admin-key-0123456789";
+pub(crate) const RECRUITER: &str = "leak-recruiter-key-0123456789";
+pub(crate) const CLIENT: &str = "leak-client-key-0123456789";
 /// A role that may run SQL but not see the hidden columns: the SQL rewrite is what stands between it and them.
-const ANALYST: &str = "leak-analyst-key-0123456789";
+pub(crate) const ANALYST: &str = "leak-analyst-key-0123456789";
+/// A role that loads data and manages corpora, within bounds: raw objects under `uploads/` only, one vector
+/// index of its own, the hidden columns hidden (`tests/it/permissions.rs`).
+pub(crate) const LOADER: &str = "leak-loader-key-0123456789";
 
 /// The hidden columns and the marker each holds (in every row).
 const HIDDEN: &[(&str, &str)] = &[
@@ -24,7 +27,7 @@ const HIDDEN: &[(&str, &str)] = &[
     ("pay_rate_min", "4242.17"),
 ];
 
-fn config() -> String {
+pub(crate) fn config() -> String {
     let hash = |key: &str| {
         lakehouse_config::hash_key(key)
             .iter()
@@ -37,6 +40,7 @@ fn config() -> String {
         ("rita", "recruiter", RECRUITER),
         ("acme", "client", CLIENT),
         ("ana", "analyst", ANALYST),
+        ("lou", "loader", LOADER),
     ] {
         text.push_str(&format!(
             "[[auth.keys]]\nname = \"{name}\"\nrole = \"{role}\"\nkey_sha256 = \"{}\"\n\n",
@@ -49,14 +53,18 @@ fn config() -> String {
         .collect::<Vec<_>>()
         .join(", ");
     text.push_str(&format!(
-        "[roles.client]\ncorpora = [\"people\"]\nhidden_fields = [{hidden}]\nsql = false\nindexes = [\"people-raw\"]\n\n\
-         [roles.analyst]\ncorpora = \"*\"\nhidden_fields = [{hidden}]\nsql = true\nindexes = \"*\"\n"
+        "[roles.client]\nactions = [\"search\"]\ncorpora = [\"people\"]\nhidden_fields = [{hidden}]\n\n\
+         [roles.analyst]\nactions = [\"search\", \"sql\", \"datasets.read\", \"vectors.read\", \"embed\"]\n\
+         corpora = \"*\"\nhidden_fields = [{hidden}]\nindexes = \"*\"\n\n\
+         [roles.loader]\nactions = [\"sql\", \"datasets.write\", \"corpora.manage\", \"vectors.write\", \
+         \"storage.read\", \"storage.write\"]\ncorpora = \"*\"\nhidden_fields = [{hidden}]\n\
+         indexes = [\"scratch\"]\nstorage_prefixes = [\"uploads/\"]\n"
     ));
     text
 }
 
 /// The marked dataset, a corpus over it and a raw vector index with the same metadata.
-async fn load(http: &Client, url: &str) {
+pub(crate) async fn load(http: &Client, url: &str) {
     let mut csv = String::from(
         "person_id,first_name,role,city,state,rating,bio,email,phone,last_name,pay_rate_min\n",
     );

@@ -14,5 +14,6 @@ mod matrix;
 mod matrix_follow;
 mod mcp;
 mod page;
+mod permissions;
 mod storage;
 mod vector;

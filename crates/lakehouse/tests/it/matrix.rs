@@ -557,7 +557,7 @@ fn roles_config() -> String {
         ));
     }
     config.push_str(
-        "[roles.client]\ncorpora = [\"workers\"]\nhidden_fields = [\"email\", \"phone\", \"last_name\", \"pay_rate_min\"]\nsql = false\n",
+        "[roles.client]\ncorpora = [\"workers\"]\nhidden_fields = [\"email\", \"phone\", \"last_name\", \"pay_rate_min\"]\nactions = [\"search\"]\n",
     );
     config
 }
@@ -757,4 +757,126 @@ async fn roles_mask_fields_and_gate_corpora() {
         "missing_api_key",
     )
     .await;
+    hidden_rules_keep_their_reasons(&http, &url, &search_as).await;
+
+    // The searches are recorded; a recruiter may not read them, so may not make them searchable either.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let status = http
+            .get(format!("{url}/v1/catalog/datasets/matrix_recordings"))
+            .bearer_auth(ADMIN_KEY)
+            .send()
+            .await
+            .unwrap()
+            .status();
+        if status.as_u16() == 200 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no recordings");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let over_recordings = json!({"name": "searches", "dataset": "matrix_recordings", "id_column": "recording_id",
+                                 "text": "query", "fields": ["query", "key_name"]});
+    let message = expect_error(
+        create(RECRUITER_KEY, over_recordings.clone())
+            .await
+            .unwrap(),
+        403,
+        "forbidden",
+    )
+    .await;
+    assert!(message.contains("`recordings.read`"), "{message}");
+    assert_eq!(
+        create(ADMIN_KEY, over_recordings)
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        202
+    );
+}
+
+/// With job orders, the pay rule reads `pay_rate_min`, hidden from the client: it still decides who is
+/// eligible for the client, but its reason never reaches it, and the workers it rejects are not listed.
+async fn hidden_rules_keep_their_reasons<F, Fut>(http: &Client, url: &str, search_as: &F)
+where
+    F: Fn(&'static str, Value) -> Fut,
+    Fut: std::future::Future<Output = reqwest::Result<reqwest::Response>>,
+{
+    const PAY: &str = "asks more than the order pays";
+    let orders: Value = http
+        .post(format!("{url}/v1/sql"))
+        .bearer_auth(ADMIN_KEY)
+        .json(&json!({"sql": "SELECT order_id FROM job_orders ORDER BY order_id LIMIT 40"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut checked = 0;
+    for row in orders["rows"].as_array().unwrap() {
+        let order = row[0].as_str().unwrap();
+        let body =
+            json!({"order_id": order, "corpora": ["workers"], "k": 10, "include_ineligible": true});
+        let full: Value = search_as(ADMIN_KEY, body.clone())
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if full["excluded"]["by_reason"][PAY].as_u64().unwrap_or(0) == 0 {
+            continue;
+        }
+        let seen: Value = search_as(CLIENT_KEY, body)
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let text = seen.to_string();
+        assert!(!text.contains(PAY) && !text.contains("pay_rate"), "{text}");
+        let withheld = seen["excluded"]["by_reason"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .find(|(reason, _)| reason.contains("not shown"))
+            .map_or(0, |(_, n)| n.as_u64().unwrap());
+        assert!(withheld > 0, "{seen}");
+        let ids = |answer: &Value, eligible: bool| -> Vec<String> {
+            answer["hits"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|h| h["eligible"] == eligible)
+                .map(|h| h["id"].as_str().unwrap().to_owned())
+                .collect()
+        };
+        assert_eq!(
+            ids(&seen, true),
+            ids(&full, true),
+            "the same workers are eligible for both"
+        );
+        let rejected_for_pay: Vec<String> = full["hits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|h| h["reasons"].as_array().unwrap().iter().any(|r| r == PAY))
+            .map(|h| h["id"].as_str().unwrap().to_owned())
+            .collect();
+        for id in ids(&seen, false) {
+            assert!(
+                !rejected_for_pay.contains(&id),
+                "{id} is listed to the client: {seen}"
+            );
+        }
+        checked += 1;
+        if checked == 3 {
+            break;
+        }
+    }
+    assert!(
+        checked > 0,
+        "no order whose pay rule excluded anyone among the first 40"
+    );
 }

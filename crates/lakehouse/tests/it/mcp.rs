@@ -32,7 +32,7 @@ fn keys_config() -> String {
         ));
     }
     config.push_str(
-        "[roles.client]\ncorpora = [\"workers\"]\nhidden_fields = [\"email\", \"phone\", \"last_name\", \"pay_rate_min\"]\nsql = false\n",
+        "[roles.client]\ncorpora = [\"workers\"]\nhidden_fields = [\"email\", \"phone\", \"last_name\", \"pay_rate_min\"]\nactions = [\"search\"]\n",
     );
     config
 }

@@ -1,6 +1,8 @@
 //! The web page in a real browser: two servers with staffing data (one open, one with an admin and a client
 //! key), then the end-to-end tests of `tests/browser/` run by Node with playwright-core driving Debian's
-//! Chromium. The test command installs both (`scripts/test.sh`).
+//! Chromium. The test command installs both (`scripts/test.sh`). Besides the page's own tests,
+//! `attack.test.mjs` serves a hostile page from another port and checks that it can neither read from nor
+//! change the open server (cross-site writes, DNS rebinding), comparing the store before and after itself.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -23,7 +25,7 @@ fn keys_config() -> String {
     format!(
         "[[auth.keys]]\nname = \"ops\"\nrole = \"admin\"\nkey_sha256 = \"{}\"\n\n\
          [[auth.keys]]\nname = \"acme\"\nrole = \"client\"\nkey_sha256 = \"{}\"\n\n\
-         [roles.client]\ncorpora = [\"workers\"]\nhidden_fields = [\"email\", \"phone\", \"last_name\", \"pay_rate_min\"]\nsql = false\n",
+         [roles.client]\ncorpora = [\"workers\"]\nhidden_fields = [\"email\", \"phone\", \"last_name\", \"pay_rate_min\"]\nactions = [\"search\"]\n",
         hash(ADMIN_KEY),
         hash(CLIENT_KEY)
     )
@@ -164,6 +166,10 @@ async fn the_page_works_in_a_real_browser() {
     assert!(
         report.contains("# fail 0") && report.contains("# skipped 0"),
         "{report}"
+    );
+    assert!(
+        report.contains("the store is unchanged and the own page still works"),
+        "the hostile-page tests (attack.test.mjs) did not run:\n{report}"
     );
     println!("{report}\nscreenshots in {}", screenshots.display());
 }
