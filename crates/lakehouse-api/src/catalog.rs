@@ -2,7 +2,9 @@
 
 use async_trait::async_trait;
 use lakehouse_types::RequestContext;
-use lakehouse_types::dataset::{DatasetList, Manifest, RegisterRequest, WriteResponse};
+use lakehouse_types::dataset::{
+    DatasetList, Manifest, OptimizeResponse, RegisterRequest, WriteResponse,
+};
 use lakehouse_types::health::ServiceHealth;
 
 use crate::Result;
@@ -34,6 +36,9 @@ pub trait CatalogApi: Send + Sync + std::fmt::Debug {
 
     /// Deletes a dataset with every version (admin only).
     async fn delete_dataset(&self, ctx: &RequestContext, name: &str) -> Result<()>;
+
+    /// Compacts a dataset's small files now (admin only): one or more commits that change no row.
+    async fn optimize(&self, ctx: &RequestContext, name: &str) -> Result<OptimizeResponse>;
 
     /// Whether the catalog can reach its storage.
     async fn health(&self) -> ServiceHealth;

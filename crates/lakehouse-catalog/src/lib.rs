@@ -6,7 +6,9 @@
 //! records and registration records — lives under `_catalog/`, written with conditional puts.
 //!
 //! Modules:
-//! - [`tables`]: open a table (at a version), list, delete, and write a stream of batches as one version.
+//! - [`tables`]: open a table (at a version), list, delete, write a stream of batches as one version,
+//!   compact its small files; checkpoints after commits.
+//! - [`maintenance`]: when tables are compacted (in the background past a threshold, and on request).
 //! - [`schema`]: column descriptions and the reconciliation of an incoming schema with a table's (drift).
 //! - [`manifest`]: manifests, summaries and history read from the log.
 //! - [`idempotency`]: `Idempotency-Key` records (first answer kept; another body with the key is refused).
@@ -18,6 +20,7 @@
 
 mod datafiles;
 pub mod idempotency;
+pub mod maintenance;
 pub mod manifest;
 pub mod names;
 pub mod ordered;
@@ -30,6 +33,7 @@ use lakehouse_types::dataset::SchemaDiff;
 use lakehouse_types::{ApiError, ErrorCode};
 
 pub use idempotency::{Begin, IdempotencyStore, Reservation};
+pub use maintenance::{MaintenanceConfig, MaintenanceStats};
 pub use service::{Catalog, CatalogConfig};
 pub use tables::{Tables, WriteArgs, WriteOutcome};
 
@@ -102,6 +106,9 @@ pub enum Error {
     /// The data is well-formed but cannot be written.
     #[error("{0}")]
     Unprocessable(String),
+    /// What was read does not add up (a compaction read other than the rows it rewrites): nothing committed.
+    #[error("{0}")]
+    Integrity(String),
     /// The Delta layer failed.
     #[error("table error: {0}")]
     Delta(#[from] deltalake::DeltaTableError),
@@ -227,7 +234,8 @@ impl From<Error> for ApiError {
             | Error::DataFusion(_)
             | Error::Parquet(_)
             | Error::Arrow(_)
-            | Error::CorruptRecord { .. } => ApiError::internal(message),
+            | Error::CorruptRecord { .. }
+            | Error::Integrity(_) => ApiError::internal(message),
         }
     }
 }

@@ -8,7 +8,8 @@ use chrono::Utc;
 use futures::{StreamExt, TryStreamExt};
 use lakehouse_api::CatalogApi;
 use lakehouse_types::dataset::{
-    DatasetList, DatasetSummary, Manifest, RegisterRequest, WriteMode, WriteResponse,
+    DatasetList, DatasetSummary, Manifest, OptimizeResponse, RegisterRequest, WriteMode,
+    WriteResponse,
 };
 use lakehouse_types::health::ServiceHealth;
 use lakehouse_types::policy::{Action, Policy};
@@ -18,6 +19,7 @@ use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload}
 use serde::Deserialize;
 
 use crate::idempotency::{Begin, IdempotencyStore, fingerprint};
+use crate::maintenance::{Maintenance, MaintenanceConfig, MaintenanceStats};
 use crate::manifest::{manifest_of, summary_of};
 use crate::names::validate_name;
 use crate::register;
@@ -50,6 +52,7 @@ pub struct Catalog {
     idempotency: IdempotencyStore,
     config: CatalogConfig,
     policy: Arc<Policy>,
+    maintenance: Arc<Maintenance>,
 }
 
 impl Catalog {
@@ -69,7 +72,25 @@ impl Catalog {
             idempotency: IdempotencyStore::new(store),
             config,
             policy: Arc::new(Policy::default()),
+            maintenance: Arc::new(Maintenance::new(MaintenanceConfig::default())),
         }
+    }
+
+    /// The catalog compacting tables as `config` says (`[datasets]`; the defaults otherwise).
+    pub fn with_maintenance(mut self, config: MaintenanceConfig) -> Self {
+        self.maintenance = Arc::new(Maintenance::new(config));
+        self
+    }
+
+    /// The counters of the compactions run here.
+    pub fn maintenance_stats(&self) -> &MaintenanceStats {
+        &self.maintenance.stats
+    }
+
+    /// Called after every write to `name` (ingest, register): compacts the table in the background when its
+    /// small files passed the threshold. Never delays the write's answer.
+    pub fn after_write(&self, name: &str) {
+        self.maintenance.after_write(&self.tables, name);
     }
 
     /// The catalog under `policy` (the built-in roles otherwise): manifests leave out the columns a role
@@ -177,6 +198,7 @@ impl Catalog {
         if created {
             self.record_dataset(ctx, name, "register").await?;
         }
+        self.after_write(name);
         Ok(WriteResponse {
             dataset: name.to_owned(),
             version: outcome.version,
@@ -368,6 +390,39 @@ impl CatalogApi for Catalog {
                 .await?;
         }
         Ok(())
+    }
+
+    async fn optimize(
+        &self,
+        ctx: &RequestContext,
+        name: &str,
+    ) -> lakehouse_api::Result<OptimizeResponse> {
+        if !ctx.caller.is_admin() {
+            return Err(ApiError::new(
+                lakehouse_types::ErrorCode::Forbidden,
+                format!(
+                    "compacting a dataset is an admin task (role {} may not); tables are compacted on their \
+                     own once [datasets] compact_small_files small files pile up",
+                    ctx.caller.role
+                ),
+            ));
+        }
+        validate_name(name)?;
+        if !self.tables.exists(name).await? {
+            return Err(Error::NotFound(name.to_owned()).into());
+        }
+        let done = self.maintenance.optimize(&self.tables, name).await?;
+        tracing::info!(
+            task = "compaction",
+            dataset = %name,
+            caller = %ctx.caller.name,
+            version = ?done.version,
+            files_removed = done.files_removed,
+            files_added = done.files_added,
+            bytes_removed = done.bytes_removed,
+            "compacted on request"
+        );
+        Ok(done)
     }
 
     async fn health(&self) -> ServiceHealth {

@@ -42,9 +42,15 @@ use crate::names::validate_name;
 use crate::schema::{Reconciled, columns_of, reconcile, summarize};
 use crate::{Error, Result};
 
+mod compact;
 mod current;
+pub use compact::CompactPolicy;
 use current::Opened;
 pub(crate) use current::commit_path;
+
+/// A checkpoint is written after every this many commits, so that reading a table's current version
+/// costs one checkpoint and fewer commits than this, whatever its age (deltalake's own default).
+pub const CHECKPOINT_INTERVAL: u64 = 100;
 
 /// Data files are cut at about this size.
 pub const TARGET_FILE_SIZE: u64 = 64 * 1024 * 1024;
@@ -403,6 +409,9 @@ impl Tables {
         let written = builder.await.map_err(|e| Error::from_write(&name, e))?;
         if table.is_some() {
             self.remember_written(&name, &written).await;
+            if let Some(version) = written.version() {
+                self.checkpoint_if_due(&written, version);
+            }
         }
 
         let state = written.snapshot()?;
@@ -484,47 +493,64 @@ impl Tables {
                 (version, created.snapshot()?.clone())
             }
             Some(table) => {
-                let state = table.snapshot()?;
-                let snapshot = state.snapshot();
                 let save_mode = match mode {
                     WriteMode::Create => return Err(Error::AlreadyExists(name)),
                     WriteMode::Append => SaveMode::Append,
                     WriteMode::Overwrite => SaveMode::Overwrite,
                 };
-                let mut actions = Vec::new();
-                if (merge_schema || mode == WriteMode::Overwrite)
-                    && *snapshot.schema() != kernel_schema
-                {
-                    actions.push(Action::Metadata(
-                        snapshot
-                            .metadata()
-                            .clone()
-                            .with_schema(&kernel_schema)
-                            .map_err(DeltaTableError::from)?,
-                    ));
-                }
-                let mut removed = 0;
-                if mode == WriteMode::Overwrite {
-                    for file in state.log_data().iter() {
-                        actions.push(Action::Remove(file.remove_action(true)));
-                        removed += 1;
+                // An overwrite that loses a race to another rewrite (a compaction) plans its removes again
+                // from the table as it now is; its new files are already written.
+                let mut table = table;
+                let mut attempts = 0;
+                loop {
+                    attempts += 1;
+                    let state = table.snapshot()?;
+                    let snapshot = state.snapshot();
+                    let mut actions = Vec::new();
+                    if (merge_schema || mode == WriteMode::Overwrite)
+                        && *snapshot.schema() != kernel_schema
+                    {
+                        actions.push(Action::Metadata(
+                            snapshot
+                                .metadata()
+                                .clone()
+                                .with_schema(&kernel_schema)
+                                .map_err(DeltaTableError::from)?,
+                        ));
+                    }
+                    let mut removed = 0;
+                    let mut properties = commit(0);
+                    if mode == WriteMode::Overwrite {
+                        for file in state.log_data().iter() {
+                            actions.push(Action::Remove(file.remove_action(true)));
+                            removed += 1;
+                        }
+                        properties = commit(removed)
+                            .with_application_transaction(compact::rewrite_transaction());
+                    }
+                    actions.extend(adds.iter().cloned().map(Action::Add));
+                    let operation = DeltaOperation::Write {
+                        mode: save_mode,
+                        partition_by: None,
+                        predicate: None,
+                    };
+                    match CommitBuilder::from(properties)
+                        .with_actions(actions)
+                        .build(Some(state), log_store.clone(), operation)
+                        .await
+                    {
+                        Ok(committed) => {
+                            table.state = Some(committed.snapshot.clone());
+                            self.remember_written(&name, &table).await;
+                            self.checkpoint_if_due(&table, committed.version);
+                            break (committed.version, committed.snapshot);
+                        }
+                        Err(e) if compact::lost_to_a_rewrite(&e) && attempts < 8 => {
+                            table = self.open(&name, None).await?;
+                        }
+                        Err(e) => return Err(Error::from_write(&name, e)),
                     }
                 }
-                actions.extend(adds.iter().cloned().map(Action::Add));
-                let operation = DeltaOperation::Write {
-                    mode: save_mode,
-                    partition_by: None,
-                    predicate: None,
-                };
-                let committed = CommitBuilder::from(commit(removed))
-                    .with_actions(actions)
-                    .build(Some(state), log_store, operation)
-                    .await
-                    .map_err(|e| Error::from_write(&name, e))?;
-                let mut written = table;
-                written.state = Some(committed.snapshot.clone());
-                self.remember_written(&name, &written).await;
-                (committed.version, committed.snapshot)
             }
         };
         Ok(WriteOutcome {
@@ -542,13 +568,19 @@ impl Tables {
 /// creation that finds version 0 taken is retried at the next version with no check at all: a second
 /// table's protocol, schema and files land on top of the first (seen with four concurrent ingests creating
 /// one dataset). So a creation that loses the race fails, as a conflict its caller retries.
+///
+/// No checkpoint and no log clean-up are made inside the commit: deltalake's hook for them lists the whole
+/// log on every commit, and a hook that fails fails the write although its version landed (a client
+/// retrying it would write the rows twice). Checkpoints are written after the commit instead
+/// ([`Tables::checkpoint_if_due`]).
 fn commit_properties(
     metadata: impl IntoIterator<Item = (String, serde_json::Value)>,
     creating: bool,
 ) -> CommitProperties {
     let properties = CommitProperties::default()
         .with_metadata(metadata)
-        .with_create_checkpoint(true);
+        .with_create_checkpoint(false)
+        .with_cleanup_expired_logs(Some(false));
     if creating {
         properties.with_max_retries(0)
     } else {

@@ -2,7 +2,9 @@
 
 use async_trait::async_trait;
 use lakehouse_api::CatalogApi;
-use lakehouse_types::dataset::{DatasetList, Manifest, RegisterRequest, WriteResponse};
+use lakehouse_types::dataset::{
+    DatasetList, Manifest, OptimizeResponse, RegisterRequest, WriteResponse,
+};
 use lakehouse_types::health::ServiceHealth;
 use lakehouse_types::{ApiError, ErrorCode, RequestContext};
 use reqwest::{Method, StatusCode};
@@ -106,6 +108,17 @@ impl CatalogApi for HttpCatalogClient {
             .send(self.remote.request(ctx, Method::DELETE, &path))
             .await?;
         Ok(())
+    }
+
+    async fn optimize(
+        &self,
+        ctx: &RequestContext,
+        name: &str,
+    ) -> Result<OptimizeResponse, ApiError> {
+        let path = format!("/v1/catalog/datasets/{}/optimize", dataset_segment(name)?);
+        self.remote
+            .json(self.remote.request(ctx, Method::POST, &path))
+            .await
     }
 
     async fn health(&self) -> ServiceHealth {

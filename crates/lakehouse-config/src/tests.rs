@@ -108,3 +108,44 @@ fn sections_are_read_by_their_service_with_defaults() {
     let config = Config::from_toml("[embed]\nthreads = \"many\"").expect("valid until read");
     assert!(config.section::<Section>("embed").is_err());
 }
+
+#[test]
+fn allowed_hosts_and_origins_are_checked() {
+    let config = Config::from_toml(
+        "[server]\nallowed_hosts = [\"Lakehouse.Example.com.\"]\nallowed_origins = [\"HTTPS://Dash.example.com/\"]",
+    )
+    .expect("valid");
+    assert_eq!(config.allowed_hosts, vec!["lakehouse.example.com"]);
+    assert_eq!(config.allowed_origins, vec!["https://dash.example.com"]);
+    let err = Config::from_toml("[server]\nallowed_hosts = [\"*\"]").expect_err("open mode");
+    assert!(err.to_string().contains("DNS rebinding"), "{err}");
+    let digest = hex::encode(hash_key("secret"));
+    let keyed = Config::from_toml(&format!(
+        "[server]\nallowed_hosts = [\"*\"]\n[[auth.keys]]\nname = \"a\"\nrole = \"admin\"\nkey_sha256 = \"{digest}\""
+    ))
+    .expect("any host with keys");
+    assert_eq!(keyed.allowed_hosts, vec!["*"]);
+    for bad in [
+        "allowed_hosts = [\"http://x.example\"]",
+        "allowed_hosts = [\"x.example/path\"]",
+        "allowed_origins = [\"dash.example.com\"]",
+        "allowed_origins = [\"https://dash.example.com/app\"]",
+    ] {
+        assert!(
+            Config::from_toml(&format!("[server]\n{bad}")).is_err(),
+            "{bad}"
+        );
+    }
+}
+
+#[test]
+fn old_role_switches_are_refused_with_the_fix() {
+    let err = Config::from_toml("[roles.client]\nsql = false").expect_err("sql is an action now");
+    assert!(err.to_string().contains("actions"), "{err}");
+    let config = Config::from_toml("[roles.auditor]\nactions = [\"sql\", \"recordings.reed\"]")
+        .expect("unknown actions load");
+    assert_eq!(
+        config.policy.unknown_actions(),
+        vec![("auditor", "recordings.reed")]
+    );
+}

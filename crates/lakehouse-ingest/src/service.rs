@@ -158,6 +158,7 @@ impl Ingest {
                 .record_dataset(ctx, &request.dataset, "ingest")
                 .await?;
         }
+        self.catalog.after_write(&request.dataset);
         tracing::info!(
             dataset = %request.dataset,
             version = outcome.version,

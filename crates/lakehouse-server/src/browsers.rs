@@ -128,10 +128,7 @@ impl Browsers {
     fn allowed_origin(&self, headers: &HeaderMap) -> Option<HeaderValue> {
         let origin = headers.get(header::ORIGIN)?;
         let text = origin.to_str().ok()?.trim().to_ascii_lowercase();
-        self.origins
-            .iter()
-            .any(|o| *o == text)
-            .then(|| origin.clone())
+        self.origins.contains(&text).then(|| origin.clone())
     }
 }
 

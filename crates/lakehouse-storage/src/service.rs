@@ -108,9 +108,10 @@ impl StorageService {
             if ctx.caller.is_admin() {
                 return Ok(());
             }
-            return Err(match action {
-                Action::StorageWrite => Error::Reserved { prefix },
-                _ => Error::ReservedRead { prefix },
+            return Err(if action == Action::StorageWrite {
+                Error::Reserved { prefix }
+            } else {
+                Error::ReservedRead { prefix }
             }
             .into());
         }

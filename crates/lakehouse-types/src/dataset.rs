@@ -346,3 +346,27 @@ mod tests {
         assert_eq!(IngestFormat::from_content_type("image/png"), None);
     }
 }
+
+/// What a compaction did: `POST /v1/catalog/datasets/{name}/optimize` (and the automatic runs, in the log).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OptimizeResponse {
+    /// The dataset.
+    pub dataset: String,
+    /// The last version committed; `None` when there was nothing to compact.
+    pub version: Option<u64>,
+    /// Small files before the run.
+    pub small_files: usize,
+    /// Files removed from the table (kept on storage for older versions until they are vacuumed).
+    pub files_removed: usize,
+    /// Files written.
+    pub files_added: usize,
+    /// Bytes of the files removed.
+    pub bytes_removed: u64,
+    /// Bytes of the files written.
+    pub bytes_added: u64,
+    /// Rows rewritten.
+    pub rows: u64,
+    /// Why (the rest) was not compacted, when it was not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
+}

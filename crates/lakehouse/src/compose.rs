@@ -163,7 +163,7 @@ pub fn services(config: &Config, metrics: &mut Metrics) -> anyhow::Result<Compos
         Placement::Absent => None,
     };
 
-    datasets(config, &mut services, &mut object_store)?;
+    datasets(config, &mut services, &mut object_store, metrics)?;
     let matrix = matrix(config, &mut services, metrics)?;
 
     Ok(Composed { services, matrix })
@@ -269,6 +269,7 @@ fn datasets(
     config: &Config,
     services: &mut Services,
     object_store: &mut dyn FnMut() -> anyhow::Result<Arc<dyn ObjectStore>>,
+    metrics: &mut Metrics,
 ) -> anyhow::Result<()> {
     let catalogd = placement(config, ServiceName::Catalogd);
     let ingestd = placement(config, ServiceName::Ingestd);
@@ -276,7 +277,49 @@ fn datasets(
     let any_local = [catalogd, ingestd, queryd].contains(&Placement::Local);
     let local_catalog = if any_local {
         let catalog = Catalog::new(object_store()?, config.section("catalog")?)
-            .with_policy(Arc::new(config.policy.clone()));
+            .with_policy(Arc::new(config.policy.clone()))
+            .with_maintenance(
+                config
+                    .section("datasets")
+                    .context("configuring [datasets]")?,
+            );
+        let stats = catalog.clone();
+        metrics.read_at_scrape(move || {
+            use std::sync::atomic::Ordering::Relaxed;
+            let s = stats.maintenance_stats();
+            vec![
+                Reading::counter(
+                    "catalog_compactions",
+                    "Compaction commits made (small data files rewritten into large ones)",
+                    s.compactions.load(Relaxed),
+                ),
+                Reading::counter(
+                    "catalog_compaction_files_removed",
+                    "Data files compactions removed from their tables",
+                    s.files_removed.load(Relaxed),
+                ),
+                Reading::counter(
+                    "catalog_compaction_files_added",
+                    "Data files compactions wrote",
+                    s.files_added.load(Relaxed),
+                ),
+                Reading::counter(
+                    "catalog_compaction_bytes_removed",
+                    "Bytes of the data files compactions removed from their tables",
+                    s.bytes_removed.load(Relaxed),
+                ),
+                Reading::counter(
+                    "catalog_compaction_failures",
+                    "Compaction runs that failed or gave way to another writer",
+                    s.failures.load(Relaxed),
+                ),
+                Reading::gauge(
+                    "catalog_last_compaction_timestamp_seconds",
+                    "When the last compaction committed (seconds since the epoch; 0: never)",
+                    s.last_compaction_unix.load(Relaxed),
+                ),
+            ]
+        });
         let warm = catalog.clone();
         tokio::spawn(async move {
             if let Err(e) = warm.rehydrate().await {

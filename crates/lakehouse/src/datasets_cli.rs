@@ -110,15 +110,32 @@ pub enum OutputArg {
     Json,
 }
 
-/// `lakehouse datasets`.
+/// `lakehouse datasets [optimize NAME]`.
 #[derive(Debug, Clone, Args)]
 pub struct DatasetsArgs {
+    /// What to do; without one, list the datasets.
+    #[command(subcommand)]
+    pub action: Option<DatasetsAction>,
     /// Print the JSON answer instead of a table.
     #[arg(long)]
     pub json: bool,
     /// The server and the API key.
     #[command(flatten)]
     pub remote: RemoteArgs,
+}
+
+/// What `lakehouse datasets` does besides listing.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum DatasetsAction {
+    /// Compact a dataset's small files now (admin; tables are also compacted on their own past
+    /// `[datasets] compact_small_files`).
+    Optimize {
+        /// The dataset.
+        name: String,
+        /// The server and the API key.
+        #[command(flatten)]
+        remote: RemoteArgs,
+    },
 }
 
 /// An API error as a command-line error.
@@ -291,8 +308,35 @@ pub async fn sql(args: SqlArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Lists the datasets.
+/// Lists the datasets, or compacts one.
 pub async fn datasets(args: DatasetsArgs) -> anyhow::Result<()> {
+    if let Some(DatasetsAction::Optimize { name, remote }) = &args.action {
+        let client = HttpCatalogClient::new(&remote.url).map_err(api)?;
+        let done = client
+            .optimize(&remote.context(), name)
+            .await
+            .map_err(api)?;
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&done)?);
+            return Ok(());
+        }
+        match done.version {
+            Some(version) => println!(
+                "{name}: version {version}; {} small files rewritten into {} ({} rows, {} bytes into {})",
+                done.files_removed,
+                done.files_added,
+                done.rows,
+                done.bytes_removed,
+                done.bytes_added
+            ),
+            None => println!(
+                "{name}: nothing to compact ({} small files{})",
+                done.small_files,
+                done.skipped.map(|s| format!(": {s}")).unwrap_or_default()
+            ),
+        }
+        return Ok(());
+    }
     let client = HttpCatalogClient::new(&args.remote.url).map_err(api)?;
     let list = client
         .list_datasets(&args.remote.context())

@@ -30,6 +30,7 @@ pub fn router(service: Arc<dyn CatalogApi>) -> Router {
             get(manifest_at),
         )
         .route("/v1/catalog/datasets/{name}/register", post(register))
+        .route("/v1/catalog/datasets/{name}/optimize", post(optimize))
         .with_state(service)
 }
 
@@ -98,6 +99,15 @@ async fn register(
         StatusCode::CREATED
     };
     Ok((status, Json(answer)).into_response())
+}
+
+async fn optimize(
+    ctx: Ctx,
+    State(service): Svc,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Response, HttpError> {
+    let Path(name) = path.map_err(|r| bad_path(&r))?;
+    Ok(Json(service.optimize(&ctx, &name).await?).into_response())
 }
 
 async fn delete(
