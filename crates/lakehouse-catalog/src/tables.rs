@@ -44,6 +44,8 @@ use crate::{Error, Result};
 
 mod compact;
 mod current;
+#[cfg(test)]
+mod testing;
 pub use compact::CompactPolicy;
 use current::Opened;
 pub(crate) use current::commit_path;

@@ -150,54 +150,11 @@ impl Tables {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
-    use arrow::array::{ArrayRef, Int64Array, RecordBatch};
-    use arrow::datatypes::{DataType, Field, Schema};
-    use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
     use lakehouse_types::dataset::WriteMode;
-    use object_store::{ObjectStore, PutPayload};
+    use object_store::PutPayload;
 
     use super::*;
-    use crate::tables::WriteArgs;
-
-    fn local(dir: &std::path::Path) -> Arc<dyn ObjectStore> {
-        Arc::new(object_store::local::LocalFileSystem::new_with_prefix(dir).expect("store"))
-    }
-
-    fn rows(values: &[i64]) -> datafusion::execution::SendableRecordBatchStream {
-        let schema = Arc::new(Schema::new(vec![Field::new("id", DataType::Int64, true)]));
-        let column: ArrayRef = Arc::new(Int64Array::from(values.to_vec()));
-        let batch = RecordBatch::try_new(schema.clone(), vec![column]).expect("batch");
-        Box::pin(RecordBatchStreamAdapter::new(
-            schema,
-            futures::stream::iter([Ok(batch)]),
-        ))
-    }
-
-    async fn write(tables: &Tables, mode: WriteMode, values: &[i64]) -> u64 {
-        let table = tables.open_if_exists("t").await.expect("open");
-        let args = WriteArgs {
-            name: "t".into(),
-            table,
-            mode,
-            merge_schema: false,
-            batches: rows(values),
-            metadata: serde_json::json!({}),
-            plain_columns: Vec::new(),
-        };
-        tables.write(args).await.expect("write").version
-    }
-
-    fn rows_of(table: &DeltaTable) -> u64 {
-        let state = table.snapshot().expect("loaded");
-        state
-            .log_data()
-            .into_iter()
-            .filter_map(|f| f.num_records())
-            .map(|n| n as u64)
-            .sum()
-    }
+    use crate::tables::testing::{local, rows_of, write};
 
     #[tokio::test]
     async fn a_log_is_found_by_its_first_commit_its_checkpoint_pointer_or_what_is_left() {
