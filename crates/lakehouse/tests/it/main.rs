@@ -16,4 +16,5 @@ mod mcp;
 mod page;
 mod permissions;
 mod storage;
+mod upkeep;
 mod vector;

@@ -92,7 +92,7 @@ fn probes(rng: &mut StdRng, n: usize, parquet_part: &str) -> Vec<Probe> {
         let j = rng.random_range(0..6);
         let corpus = json!({"name": format!("c{}", j % 2), "dataset": "people", "id_column": "person_id",
                             "text": "{role}. {bio}", "fields": ["first_name", "role"]});
-        let p = match rng.random_range(0..26) {
+        let p = match rng.random_range(0..27) {
             0 => Probe::new(
                 Method::POST,
                 format!("/v1/ingest/new_{i}?mode=create"),
@@ -240,6 +240,8 @@ fn probes(rng: &mut StdRng, n: usize, parquet_part: &str) -> Vec<Probe> {
                 Nobody(421, "misdirected_host"),
             )
             .header("host", "evil.example:3110"),
+            // Compaction on request is the admin's.
+            25 => Probe::new(Method::POST, "/v1/catalog/datasets/people/optimize", Admin),
             // Bodies a form can send, read only by their declared type.
             _ => {
                 let (path, body) = if rng.random_bool(0.5) {
