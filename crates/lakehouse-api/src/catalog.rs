@@ -3,7 +3,8 @@
 use async_trait::async_trait;
 use lakehouse_types::RequestContext;
 use lakehouse_types::dataset::{
-    DatasetList, Manifest, OptimizeResponse, RegisterRequest, WriteResponse,
+    DatasetList, HistoryPage, HistoryQuery, Manifest, OptimizeResponse, RegisterRequest,
+    WriteResponse,
 };
 use lakehouse_types::health::ServiceHealth;
 
@@ -36,6 +37,14 @@ pub trait CatalogApi: Send + Sync + std::fmt::Debug {
 
     /// Deletes a dataset with every version (admin only).
     async fn delete_dataset(&self, ctx: &RequestContext, name: &str) -> Result<()>;
+
+    /// A page of a dataset's history, newest first (the manifest holds the first page).
+    async fn history(
+        &self,
+        ctx: &RequestContext,
+        name: &str,
+        query: HistoryQuery,
+    ) -> Result<HistoryPage>;
 
     /// Compacts a dataset's small files now (admin only): one or more commits that change no row.
     async fn optimize(&self, ctx: &RequestContext, name: &str) -> Result<OptimizeResponse>;

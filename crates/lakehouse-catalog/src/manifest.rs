@@ -4,11 +4,10 @@ use chrono::{DateTime, TimeZone, Utc};
 use deltalake::DeltaTable;
 use futures::{StreamExt, TryStreamExt};
 use lakehouse_types::dataset::{DatasetSummary, FileInfo, HistoryEntry, Manifest};
-use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
 
 use crate::schema::columns_of;
-use crate::tables::{DATASETS_PREFIX, Tables, commit_path};
+use crate::tables::{Tables, commit_path};
 use crate::{Error, Result};
 
 /// The manifest of a loaded table.
@@ -16,7 +15,13 @@ pub async fn manifest_of(tables: &Tables, name: &str, table: &DeltaTable) -> Res
     let state = table.snapshot()?;
     let version = version_of(table);
     let files = files_of(table)?;
-    let history = history(tables.store().as_ref(), name, version, None).await?;
+    let history = history(
+        tables.store().as_ref(),
+        name,
+        version,
+        Some(MANIFEST_HISTORY),
+    )
+    .await?;
     Ok(Manifest {
         name: name.to_owned(),
         version,
@@ -78,47 +83,44 @@ pub fn files_of(table: &DeltaTable) -> Result<Vec<FileInfo>> {
     Ok(files)
 }
 
-fn log_path(name: &str) -> Path {
-    Path::from(format!("{DATASETS_PREFIX}/{name}/_delta_log"))
-}
+/// Commits the manifest shows without paging: the newest ones (`GET .../history` pages further).
+pub const MANIFEST_HISTORY: usize = 100;
 
-/// Commits up to `upto`, newest first, at most `limit` of them.
+/// Most commits one history page holds.
+pub const MAX_HISTORY_PAGE: usize = 1000;
+
+/// Commits up to `upto`, newest first, at most `limit` of them, read by their names (versions have no
+/// gaps): no listing of the log, which holds every commit ever made. It stops at the first commit no
+/// longer in the log (cleaned up after a checkpoint).
 pub async fn history(
     store: &dyn ObjectStore,
     name: &str,
     upto: u64,
     limit: Option<usize>,
 ) -> Result<Vec<HistoryEntry>> {
-    let log = log_path(name);
-    let mut versions: Vec<u64> = store
-        .list(Some(&log))
-        .try_filter_map(|meta| async move {
-            let file = meta.location.filename().unwrap_or_default();
-            Ok(file
-                .strip_suffix(".json")
-                .filter(|v| v.len() == 20)
-                .and_then(|v| v.parse::<u64>().ok()))
-        })
-        .try_collect()
-        .await?;
-    versions.retain(|v| *v <= upto);
-    versions.sort_unstable_by(|a, b| b.cmp(a));
-    versions.truncate(limit.unwrap_or(usize::MAX));
-    futures::stream::iter(versions)
+    let limit = limit.unwrap_or(MANIFEST_HISTORY).min(MAX_HISTORY_PAGE);
+    let versions = (0..=upto).rev().take(limit);
+    let read = futures::stream::iter(versions)
         .map(|version| {
             let path = commit_path(name, version);
             async move {
-                let bytes = store
-                    .get_opts(&path, Default::default())
-                    .await?
-                    .bytes()
-                    .await?;
-                Ok::<_, Error>(parse_commit(version, &bytes))
+                match store.get_opts(&path, Default::default()).await {
+                    Ok(found) => Ok(Some(parse_commit(version, &found.bytes().await?))),
+                    Err(object_store::Error::NotFound { .. }) => Ok(None),
+                    Err(e) => Err(Error::from(e)),
+                }
             }
         })
-        .buffered(8)
-        .try_collect()
-        .await
+        .buffered(8);
+    futures::pin_mut!(read);
+    let mut entries = Vec::new();
+    while let Some(entry) = read.try_next().await? {
+        match entry {
+            Some(entry) => entries.push(entry),
+            None => break,
+        }
+    }
+    Ok(entries)
 }
 
 /// Reads the `commitInfo` action of one commit file.

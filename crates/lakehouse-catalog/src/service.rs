@@ -8,8 +8,8 @@ use chrono::Utc;
 use futures::{StreamExt, TryStreamExt};
 use lakehouse_api::CatalogApi;
 use lakehouse_types::dataset::{
-    DatasetList, DatasetSummary, Manifest, OptimizeResponse, RegisterRequest, WriteMode,
-    WriteResponse,
+    DatasetList, DatasetSummary, HistoryPage, HistoryQuery, Manifest, OptimizeResponse,
+    RegisterRequest, WriteMode, WriteResponse,
 };
 use lakehouse_types::health::ServiceHealth;
 use lakehouse_types::policy::{Action, Policy};
@@ -390,6 +390,50 @@ impl CatalogApi for Catalog {
                 .await?;
         }
         Ok(())
+    }
+
+    async fn history(
+        &self,
+        ctx: &RequestContext,
+        name: &str,
+        query: HistoryQuery,
+    ) -> lakehouse_api::Result<HistoryPage> {
+        self.policy.require(&ctx.caller, Action::DatasetsRead)?;
+        if name == RECORDINGS {
+            self.policy.require(&ctx.caller, Action::RecordingsRead)?;
+        }
+        validate_name(name)?;
+        let limit = query.limit.unwrap_or(crate::manifest::MANIFEST_HISTORY);
+        if limit == 0 || limit > crate::manifest::MAX_HISTORY_PAGE {
+            return Err(Error::BadRequest(format!(
+                "limit must be between 1 and {}",
+                crate::manifest::MAX_HISTORY_PAGE
+            ))
+            .into());
+        }
+        let current = crate::manifest::version_of(&self.tables.open_current(name).await?);
+        let upto = match query.before {
+            Some(0) => {
+                return Ok(HistoryPage {
+                    name: name.to_owned(),
+                    history: Vec::new(),
+                    next_before: None,
+                });
+            }
+            Some(before) => (before - 1).min(current),
+            None => current,
+        };
+        let history =
+            crate::manifest::history(self.tables.store().as_ref(), name, upto, Some(limit)).await?;
+        let next_before = history
+            .last()
+            .filter(|oldest| history.len() == limit && oldest.version > 0)
+            .map(|oldest| oldest.version);
+        Ok(HistoryPage {
+            name: name.to_owned(),
+            history,
+            next_before,
+        })
     }
 
     async fn optimize(

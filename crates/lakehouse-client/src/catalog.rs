@@ -3,7 +3,8 @@
 use async_trait::async_trait;
 use lakehouse_api::CatalogApi;
 use lakehouse_types::dataset::{
-    DatasetList, Manifest, OptimizeResponse, RegisterRequest, WriteResponse,
+    DatasetList, HistoryPage, HistoryQuery, Manifest, OptimizeResponse, RegisterRequest,
+    WriteResponse,
 };
 use lakehouse_types::health::ServiceHealth;
 use lakehouse_types::{ApiError, ErrorCode, RequestContext};
@@ -118,6 +119,18 @@ impl CatalogApi for HttpCatalogClient {
         let path = format!("/v1/catalog/datasets/{}/optimize", dataset_segment(name)?);
         self.remote
             .json(self.remote.request(ctx, Method::POST, &path))
+            .await
+    }
+
+    async fn history(
+        &self,
+        ctx: &RequestContext,
+        name: &str,
+        query: HistoryQuery,
+    ) -> Result<HistoryPage, ApiError> {
+        let path = format!("/v1/catalog/datasets/{}/history", dataset_segment(name)?);
+        self.remote
+            .json(self.remote.request(ctx, Method::GET, &path).query(&query))
             .await
     }
 

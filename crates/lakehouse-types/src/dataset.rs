@@ -370,3 +370,25 @@ pub struct OptimizeResponse {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub skipped: Option<String>,
 }
+
+/// `?limit=&before=`: which page of a dataset's history (`GET /v1/catalog/datasets/{name}[/history]`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryQuery {
+    /// At most this many commits (default 100, at most 1,000).
+    pub limit: Option<usize>,
+    /// Only commits older than this version (default: from the current one).
+    pub before: Option<u64>,
+}
+
+/// One page of a dataset's history, newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryPage {
+    /// The dataset.
+    pub name: String,
+    /// The commits, newest first.
+    pub history: Vec<HistoryEntry>,
+    /// `before=` for the next page, when older commits remain in the log.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_before: Option<u64>,
+}

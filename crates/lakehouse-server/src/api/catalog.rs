@@ -4,13 +4,13 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::Router;
-use axum::extract::rejection::PathRejection;
-use axum::extract::{Path, State};
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use lakehouse_api::CatalogApi;
-use lakehouse_types::dataset::RegisterRequest;
+use lakehouse_types::dataset::{HistoryQuery, RegisterRequest};
 use lakehouse_types::{ApiError, ErrorCode};
 
 use crate::{ApiJson, Ctx, HttpError};
@@ -31,6 +31,7 @@ pub fn router(service: Arc<dyn CatalogApi>) -> Router {
         )
         .route("/v1/catalog/datasets/{name}/register", post(register))
         .route("/v1/catalog/datasets/{name}/optimize", post(optimize))
+        .route("/v1/catalog/datasets/{name}/history", get(history))
         .with_state(service)
 }
 
@@ -58,13 +59,46 @@ async fn list(ctx: Ctx, State(service): Svc) -> Result<Response, HttpError> {
     Ok(Json(service.list_datasets(&ctx).await?).into_response())
 }
 
+/// `?limit=&before=`, refused with the JSON error body when malformed.
+fn history_query(
+    query: Result<Query<HistoryQuery>, QueryRejection>,
+) -> Result<HistoryQuery, HttpError> {
+    query.map(|Query(q)| q).map_err(|r| {
+        HttpError(ApiError::new(
+            ErrorCode::InvalidParameter,
+            format!(
+                "bad query parameters ({}); limit is a count, before a version",
+                r.body_text()
+            ),
+        ))
+    })
+}
+
+/// The manifest; `?limit=&before=` pages its history.
 async fn manifest(
     ctx: Ctx,
     State(service): Svc,
     path: Result<Path<String>, PathRejection>,
+    query: Result<Query<HistoryQuery>, QueryRejection>,
 ) -> Result<Response, HttpError> {
     let Path(name) = path.map_err(|r| bad_path(&r))?;
-    Ok(Json(service.manifest(&ctx, &name, None).await?).into_response())
+    let query = history_query(query)?;
+    let mut manifest = service.manifest(&ctx, &name, None).await?;
+    if query != HistoryQuery::default() {
+        manifest.history = service.history(&ctx, &name, query).await?.history;
+    }
+    Ok(Json(manifest).into_response())
+}
+
+async fn history(
+    ctx: Ctx,
+    State(service): Svc,
+    path: Result<Path<String>, PathRejection>,
+    query: Result<Query<HistoryQuery>, QueryRejection>,
+) -> Result<Response, HttpError> {
+    let Path(name) = path.map_err(|r| bad_path(&r))?;
+    let query = history_query(query)?;
+    Ok(Json(service.history(&ctx, &name, query).await?).into_response())
 }
 
 async fn manifest_at(

@@ -124,6 +124,50 @@ async fn many_appends_stay_few_files(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(missing.status().as_u16(), 404);
+
+    // History is paged: newest first, each page continuing where the last stopped, read without listing
+    // the log.
+    let manifest = get_json(&http, format!("{url}/v1/catalog/datasets/trickle")).await;
+    let current = manifest["version"].as_u64().unwrap();
+    assert_eq!(
+        manifest["history"].as_array().unwrap().len(),
+        100,
+        "the first page"
+    );
+    assert_eq!(manifest["history"][0]["version"].as_u64(), Some(current));
+    let short = get_json(&http, format!("{url}/v1/catalog/datasets/trickle?limit=5")).await;
+    assert_eq!(short["history"].as_array().unwrap().len(), 5);
+    let mut seen = Vec::new();
+    let mut next = format!("{url}/v1/catalog/datasets/trickle/history?limit=40");
+    loop {
+        let page = get_json(&http, next.clone()).await;
+        seen.extend(
+            page["history"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["version"].as_u64().unwrap()),
+        );
+        match page["next_before"].as_u64() {
+            Some(before) => {
+                next = format!("{url}/v1/catalog/datasets/trickle/history?limit=40&before={before}")
+            }
+            None => break,
+        }
+    }
+    assert_eq!(
+        seen,
+        (0..=current).rev().collect::<Vec<_>>(),
+        "every version once, newest first"
+    );
+    for bad in ["limit=0", "limit=5000", "before=x", "since=3"] {
+        let response = http
+            .get(format!("{url}/v1/catalog/datasets/trickle/history?{bad}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 400, "{bad}");
+    }
 }
 
 on_both_backends!(many_appends_stay_few_files);
