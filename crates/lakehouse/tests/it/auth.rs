@@ -14,8 +14,11 @@ fn keys_config() -> String {
             .map(|b| format!("{b:02x}"))
             .collect::<String>()
     };
+    // The built-in recruiter has no raw-object actions; this one is given them, so the reserved prefixes
+    // are what refuses it.
     format!(
-        "[[auth.keys]]\nname = \"ops\"\nrole = \"admin\"\nkey_sha256 = \"{}\"\n\n[[auth.keys]]\nname = \"rita\"\nrole = \"recruiter\"\nkey_sha256 = \"{}\"\n",
+        "[[auth.keys]]\nname = \"ops\"\nrole = \"admin\"\nkey_sha256 = \"{}\"\n\n[[auth.keys]]\nname = \"rita\"\nrole = \"recruiter\"\nkey_sha256 = \"{}\"\n\n\
+         [roles.recruiter]\nactions = [\"search\", \"sql\", \"datasets.read\", \"datasets.write\", \"storage.read\", \"storage.write\"]\ncorpora = \"*\"\n",
         hash(ADMIN_KEY),
         hash(RECRUITER_KEY)
     )

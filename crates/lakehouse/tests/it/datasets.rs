@@ -477,7 +477,7 @@ async fn a_server_killed_mid_upload_leaves_no_spool_file() {
     let body = body_ending_with(50_000, "");
     let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
     let head = format!(
-        "POST /v1/ingest/killed?mode=create HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\nContent-Length: {}\r\n\r\n",
+        "POST /v1/ingest/killed?mode=create HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/csv\r\nContent-Length: {}\r\n\r\n",
         2 * body.len()
     );
     stream.write_all(head.as_bytes()).await.unwrap();
@@ -544,7 +544,7 @@ async fn a_body_found_malformed_or_cut_off_after_many_rows_writes_nothing() {
     let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let head = format!(
-        "POST /v1/ingest/cut?mode=create HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\nContent-Length: {}\r\n\r\n",
+        "POST /v1/ingest/cut?mode=create HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/csv\r\nContent-Length: {}\r\n\r\n",
         body.len() + 1000
     );
     stream.write_all(head.as_bytes()).await.unwrap();
