@@ -535,7 +535,10 @@ mod tests {
         assert_eq!(hnsw.graph.slots_in_use(), 2_000, "planning changes nothing");
         hnsw.finish_consolidation(plan);
         assert!(hnsw.consolidation_plan().is_none(), "all folded out");
-        assert!(hnsw.graph.unreachable() <= 2);
+        // The build inserts on several threads, so the graph differs from run to run: a few nodes may be
+        // left without a path from the entry (up to 3 of 1,500 seen in 24 runs, where the bound was 2 and
+        // failed about one run in six). A consolidation that lost its repairs leaves far more.
+        assert!(hnsw.graph.unreachable() <= hnsw.graph.len() / 300);
         for (key, vector) in data.iter().enumerate().take(40) {
             let found = hnsw.search(vector, 1).expect("search")[0].0;
             if key % 4 == 0 {
@@ -554,7 +557,10 @@ mod tests {
         hnsw.finish_consolidation(stale);
         assert!(hnsw.consolidation_plan().is_none());
         assert_ne!(hnsw.search(&data[2], 1).expect("search")[0].0, 2);
-        assert!(hnsw.graph.unreachable() <= 2);
+        // The build inserts on several threads, so the graph differs from run to run: a few nodes may be
+        // left without a path from the entry (up to 3 of 1,500 seen in 24 runs, where the bound was 2 and
+        // failed about one run in six). A consolidation that lost its repairs leaves far more.
+        assert!(hnsw.graph.unreachable() <= hnsw.graph.len() / 300);
         // Freed slots are taken by the next inserts instead of new ones.
         let before = hnsw.graph.slots_in_use();
         add_extra(&mut hnsw, &clustered(100, 16, 8));
