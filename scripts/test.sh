@@ -21,7 +21,7 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 if ! "$venv/bin/python" -c 'import moto, deltalake, pyarrow, mcp' 2>/dev/null; then
   echo "==> installing moto[server] (S3-compatible test server), deltalake and pyarrow (a second Delta reader), mcp (the MCP SDK)"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check 'moto[server]>=5,<6' 'deltalake>=1,<2' 'pyarrow>=15' 'mcp>=2.3,<3'
+  "$venv/bin/pip" install --quiet --disable-pip-version-check 'moto[server]>=5.0.15,<6' 'deltalake>=1,<2' 'pyarrow>=15' 'mcp>=2.3,<3'
 fi
 export LAKEHOUSE_MOTO_SERVER="$venv/bin/moto_server"
 export LAKEHOUSE_TEST_PYTHON="$venv/bin/python"
