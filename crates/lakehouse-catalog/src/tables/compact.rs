@@ -47,6 +47,9 @@ pub(crate) fn lost_to_a_rewrite(err: &deltalake::DeltaTableError) -> bool {
     )
 }
 
+/// How many versions a compaction commit may move on past appends that landed first.
+const COMMIT_ATTEMPTS: usize = 200;
+
 /// Which files compaction rewrites, and into what.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CompactPolicy {
@@ -172,7 +175,10 @@ impl Tables {
             ],
             false,
         )
-        .with_application_transaction(rewrite_transaction());
+        .with_application_transaction(rewrite_transaction())
+        // Appends landing meanwhile never conflict with it, only move it to the next version: under a steady
+        // stream of them deltalake's default of 15 attempts ran out (seen in `scripts/bench/appends.py`).
+        .with_max_retries(COMMIT_ATTEMPTS);
         let operation = DeltaOperation::Optimize {
             predicate: None,
             target_size: i64::try_from(policy.target_bytes).unwrap_or(i64::MAX),
