@@ -406,22 +406,7 @@ impl VectorService {
                 ),
             ));
         }
-        let changes = match action {
-            Action::VectorsWrite | Action::VectorsDelete => true,
-            Action::Search
-            | Action::Sql
-            | Action::DatasetsRead
-            | Action::DatasetsWrite
-            | Action::DatasetsOverwrite
-            | Action::DatasetsDelete
-            | Action::CorporaManage
-            | Action::CorporaDelete
-            | Action::VectorsRead
-            | Action::StorageRead
-            | Action::StorageWrite
-            | Action::Embed
-            | Action::RecordingsRead => false,
-        };
+        let changes = action == Action::VectorsWrite || action == Action::VectorsDelete;
         if changes && name.starts_with(MATRIX_INDEX_PREFIX) && !ctx.caller.is_admin() {
             return Err(ApiError::new(
                 ErrorCode::Forbidden,

@@ -17,26 +17,12 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createRequire } from 'node:module';
 import { createServer } from 'node:http';
 
-// ESM imports ignore NODE_PATH; require() honours it, which is how the harness points at playwright-core.
-const require = createRequire(import.meta.url);
+import { launchChromium } from './chromium.mjs';
 
 const LH = (process.env.LAKEHOUSE_URL || '').replace(/\/+$/, '');
-const CHROMIUM = process.env.LAKEHOUSE_CHROMIUM || '/usr/bin/chromium';
 const EVIL = 'evil.example';
-const CHROMIUM_ARGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  // The attacker's name, resolved to this machine as a rebinding DNS server would.
-  `--host-resolver-rules=MAP ${EVIL} 127.0.0.1`,
-];
 const TIMEOUT = 60_000;
 // What the attacks try to create; none may exist afterwards.
 const PWNED = ['pwned', 'pwned2', 'pwned3', 'pwned4', 'pwned5'];
@@ -183,12 +169,6 @@ async function storeView() {
 
 before(async () => {
   if (needServer) return;
-  let chromium;
-  try {
-    ({ chromium } = require('playwright-core'));
-  } catch (e) {
-    throw new Error(`playwright-core is not importable (${e.message}); install it and set NODE_PATH, see docs/page.md`);
-  }
   attacker = createServer((req, res) => {
     if (req.method === 'GET' && req.url === '/') {
       res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8', 'Cache-Control': 'no-store' });
@@ -201,7 +181,8 @@ before(async () => {
   await new Promise((resolve) => attacker.listen(0, '127.0.0.1', resolve));
   attackerPort = attacker.address().port;
   baseline = await storeView();
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+  // The attacker's name, resolved to this machine as a rebinding DNS server would.
+  browser = await launchChromium([`--host-resolver-rules=MAP ${EVIL} 127.0.0.1`]);
 });
 
 after(async () => {

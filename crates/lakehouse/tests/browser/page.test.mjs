@@ -1,9 +1,9 @@
 // End-to-end tests of the browser page, in headless Chromium through playwright-core.
 //
-//   NODE_PATH=/root/.cache/lakehouse/node/node_modules \
+//   NODE_PATH=$HOME/.cache/lakehouse/node/node_modules \
 //   LAKEHOUSE_URL=http://127.0.0.1:3110 \
 //   LAKEHOUSE_AUTH_URL=http://127.0.0.1:3111 LAKEHOUSE_ADMIN_KEY=… LAKEHOUSE_CLIENT_KEY=… \
-//   LAKEHOUSE_SCREENSHOTS=/tmp/shots \
+//   LAKEHOUSE_SCREENSHOTS="$(mktemp -d)" \
 //   node --test crates/lakehouse/tests/browser/
 //
 // LAKEHOUSE_URL: an open-mode server with workers, job_orders and timesheets ingested and the corpora
@@ -13,28 +13,16 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createRequire } from 'node:module';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 
-// ESM imports ignore NODE_PATH; require() honours it, which is how the harness points at playwright-core.
-const require = createRequire(import.meta.url);
+import { launchChromium } from './chromium.mjs';
 
 const OPEN = (process.env.LAKEHOUSE_URL || '').replace(/\/+$/, '');
 const AUTH = (process.env.LAKEHOUSE_AUTH_URL || '').replace(/\/+$/, '');
 const ADMIN_KEY = process.env.LAKEHOUSE_ADMIN_KEY || '';
 const CLIENT_KEY = process.env.LAKEHOUSE_CLIENT_KEY || '';
 const SHOTS = process.env.LAKEHOUSE_SCREENSHOTS || '';
-const CHROMIUM = process.env.LAKEHOUSE_CHROMIUM || '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 const DESKTOP = { width: 1280, height: 900 };
 const PHONE = { width: 390, height: 844 };
 const TIMEOUT = 60_000; // debug builds answer slowly; every wait is for a real event, never a fixed sleep
@@ -46,13 +34,7 @@ let browser = null;
 
 before(async () => {
   if (needOpen && needAuth) return;
-  let chromium;
-  try {
-    ({ chromium } = require('playwright-core'));
-  } catch (e) {
-    throw new Error(`playwright-core is not importable (${e.message}); install it and set NODE_PATH, see docs/page.md`);
-  }
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+  browser = await launchChromium();
 });
 
 after(async () => {

@@ -322,6 +322,8 @@ fn probes(rng: &mut StdRng, n: usize) -> Vec<Probe> {
                     "/v1/catalog/datasets/people",
                     "/v1/catalog/datasets/people/versions/0",
                     "/v1/catalog/datasets/matrix_recordings",
+                    "/v1/catalog/datasets/people/history?limit=5",
+                    "/v1/catalog/datasets/matrix_recordings/history",
                     "/v1/matrix/corpora",
                     "/v1/matrix/corpora/people",
                     "/v1/vectors/index",

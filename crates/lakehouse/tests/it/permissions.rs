@@ -92,7 +92,7 @@ fn probes(rng: &mut StdRng, n: usize, parquet_part: &str) -> Vec<Probe> {
         let j = rng.random_range(0..6);
         let corpus = json!({"name": format!("c{}", j % 2), "dataset": "people", "id_column": "person_id",
                             "text": "{role}. {bio}", "fields": ["first_name", "role"]});
-        let p = match rng.random_range(0..27) {
+        let p = match rng.random_range(0..29) {
             0 => Probe::new(
                 Method::POST,
                 format!("/v1/ingest/new_{i}?mode=create"),
@@ -242,6 +242,17 @@ fn probes(rng: &mut StdRng, n: usize, parquet_part: &str) -> Vec<Probe> {
             .header("host", "evil.example:3110"),
             // Compaction on request is the admin's.
             25 => Probe::new(Method::POST, "/v1/catalog/datasets/people/optimize", Admin),
+            // History pages are the catalog's, and the recordings' history the recordings readers'.
+            26 => Probe::new(
+                Method::GET,
+                "/v1/catalog/datasets/people/history?limit=3",
+                Action("datasets.read", &["recruiter", "analyst"]),
+            ),
+            27 => Probe::new(
+                Method::GET,
+                "/v1/catalog/datasets/matrix_recordings/history",
+                Action("recordings.read", &[]),
+            ),
             // Bodies a form can send, read only by their declared type.
             _ => {
                 let (path, body) = if rng.random_bool(0.5) {
