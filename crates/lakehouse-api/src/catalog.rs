@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use lakehouse_types::RequestContext;
 use lakehouse_types::dataset::{
     DatasetList, HistoryPage, HistoryQuery, Manifest, OptimizeResponse, RegisterRequest,
-    WriteResponse,
+    VacuumQuery, VacuumResponse, WriteResponse,
 };
 use lakehouse_types::health::ServiceHealth;
 
@@ -48,6 +48,14 @@ pub trait CatalogApi: Send + Sync + std::fmt::Debug {
 
     /// Compacts a dataset's small files now (admin only): one or more commits that change no row.
     async fn optimize(&self, ctx: &RequestContext, name: &str) -> Result<OptimizeResponse>;
+
+    /// Removes the files no version inside the retention needs (admin only); `dry_run` only reports them.
+    async fn vacuum(
+        &self,
+        ctx: &RequestContext,
+        name: &str,
+        query: VacuumQuery,
+    ) -> Result<VacuumResponse>;
 
     /// Whether the catalog can reach its storage.
     async fn health(&self) -> ServiceHealth;

@@ -7,8 +7,10 @@
 //!
 //! Modules:
 //! - [`tables`]: open a table (at a version), list, delete, write a stream of batches as one version,
-//!   compact its small files; checkpoints after commits.
-//! - [`maintenance`]: when tables are compacted (in the background past a threshold, and on request).
+//!   compact its small files, vacuum what no kept version needs; checkpoints after commits.
+//! - [`maintenance`]: when tables are compacted and vacuumed (in the background, and on request), and how
+//!   long their versions are kept.
+//! - [`lease`]: leases in storage, so that one instance at a time works on a table's upkeep.
 //! - [`schema`]: column descriptions and the reconciliation of an incoming schema with a table's (drift).
 //! - [`manifest`]: manifests, summaries and history read from the log.
 //! - [`idempotency`]: `Idempotency-Key` records (first answer kept; another body with the key is refused).
@@ -20,6 +22,7 @@
 
 mod datafiles;
 pub mod idempotency;
+pub mod lease;
 pub mod maintenance;
 pub mod manifest;
 pub mod names;
@@ -33,7 +36,7 @@ use lakehouse_types::dataset::SchemaDiff;
 use lakehouse_types::{ApiError, ErrorCode};
 
 pub use idempotency::{Begin, IdempotencyStore, Reservation};
-pub use maintenance::{MaintenanceConfig, MaintenanceStats};
+pub use maintenance::{MaintenanceConfig, MaintenanceStats, TableConfig};
 pub use service::{Catalog, CatalogConfig};
 pub use tables::{Tables, WriteArgs, WriteOutcome};
 
@@ -66,6 +69,21 @@ pub enum Error {
         version: u64,
         /// The latest version.
         current: u64,
+    },
+    /// A version older than the retention: its files may be gone.
+    #[error(
+        "version {version} of dataset {name:?} is older than its retention of {keep_days} days; the oldest \
+         version kept is {oldest} ([datasets] keep_versions sets how long versions are kept)"
+    )]
+    VersionExpired {
+        /// Dataset.
+        name: String,
+        /// Version asked for.
+        version: u64,
+        /// The oldest version still kept.
+        oldest: u64,
+        /// How long versions are kept, in days.
+        keep_days: f64,
     },
     /// A referenced object does not exist.
     #[error("object {0:?} not found")]
@@ -214,6 +232,7 @@ impl From<Error> for ApiError {
             Error::NotFound(_) | Error::VersionNotFound { .. } => {
                 ApiError::new(ErrorCode::DatasetNotFound, message)
             }
+            Error::VersionExpired { .. } => ApiError::new(ErrorCode::VersionExpired, message),
             Error::ObjectNotFound(_) => ApiError::new(ErrorCode::ObjectNotFound, message),
             Error::AlreadyExists(_) => ApiError::new(ErrorCode::AlreadyExists, message),
             Error::SchemaDrift { diff, .. } => ApiError::new(ErrorCode::SchemaDrift, message)

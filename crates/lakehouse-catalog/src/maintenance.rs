@@ -1,23 +1,29 @@
 //! Upkeep of tables over time: a table whose small files pile up (one per append) is compacted in the
-//! background after the write that passed the threshold, and on request (`POST .../optimize`, admin).
+//! background after the write that passed the threshold, and on request (`POST .../optimize`, admin); the
+//! files no kept version needs are vacuumed in the background at most every `vacuum_every_secs` per table,
+//! and on request (`POST .../vacuum`, admin).
 //!
 //! A run is a task with a name in the log and counters in `/metrics`, never silent. Within one process a
-//! table has one run at a time (an automatic run skips a table already being compacted; a requested one
-//! waits for it). Across processes sharing the store, two runs on one table are safe: their commits carry
-//! the same application transaction, so the later one gives way (see `tables/compact.rs`).
+//! table has one run at a time (an automatic run skips a table already being worked on; a requested one
+//! waits for it). Across processes sharing the store, a lease in storage (`upkeep/<table>`, see
+//! [`crate::lease`]) gives a table's upkeep to one of them; were two compactions to run anyway, their
+//! commits carry the same application transaction, so the later one gives way (see `tables/compact.rs`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
-use lakehouse_types::dataset::OptimizeResponse;
+use lakehouse_types::dataset::{OptimizeResponse, VacuumResponse};
+use object_store::ObjectStore;
 use serde::Deserialize;
 
-use crate::tables::{CompactPolicy, Tables};
+use crate::lease::{Lease, Leases};
+use crate::tables::{CompactPolicy, Retention, Tables, VacuumPolicy};
 use crate::{Error, Result};
 
-/// `[datasets]`: when tables are compacted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+/// `[datasets]`: when tables are compacted and vacuumed, and how long their versions are kept.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct MaintenanceConfig {
     /// Compact a table once it holds this many small files (0: only on request).
@@ -26,6 +32,22 @@ pub struct MaintenanceConfig {
     pub compact_small_bytes: u64,
     /// Compacted files are cut at about this size; one compaction commit rewrites about this much.
     pub compact_target_bytes: u64,
+    /// Days a replaced version stays a time-travel target (fractions allowed; 0 keeps only the current).
+    pub keep_versions: f64,
+    /// Seconds a removed file is kept whatever the retention: longer than the longest query and ingest.
+    pub vacuum_grace_secs: u64,
+    /// A table is vacuumed in the background at most this often, in seconds (0: only on request).
+    pub vacuum_every_secs: u64,
+    /// Tables with settings of their own (`[datasets.tables.NAME]`).
+    pub tables: HashMap<String, TableConfig>,
+}
+
+/// `[datasets.tables.NAME]`: one table's own settings.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TableConfig {
+    /// Days this table's replaced versions are kept (instead of `[datasets] keep_versions`).
+    pub keep_versions: Option<f64>,
 }
 
 impl Default for MaintenanceConfig {
@@ -34,6 +56,10 @@ impl Default for MaintenanceConfig {
             compact_small_files: 32,
             compact_small_bytes: 16 * 1024 * 1024,
             compact_target_bytes: 128 * 1024 * 1024,
+            keep_versions: 7.0,
+            vacuum_grace_secs: 6 * 3600,
+            vacuum_every_secs: 3600,
+            tables: HashMap::new(),
         }
     }
 }
@@ -45,9 +71,42 @@ impl MaintenanceConfig {
             target_bytes: self.compact_target_bytes.max(1),
         }
     }
+
+    fn vacuum_policy(&self) -> VacuumPolicy {
+        VacuumPolicy {
+            grace: Duration::from_secs(self.vacuum_grace_secs),
+        }
+    }
+
+    /// How long versions are kept; a retention that is not a number of days at least 0 is refused.
+    pub fn retention(&self) -> std::result::Result<Retention, String> {
+        let valid = |days: f64, what: &str| {
+            if days.is_finite() && days >= 0.0 {
+                Ok(days)
+            } else {
+                Err(format!(
+                    "{what} = {days} is not a number of days (0 or more; fractions allowed)"
+                ))
+            }
+        };
+        let keep_days = valid(self.keep_versions, "[datasets] keep_versions")?;
+        let mut per_table = HashMap::new();
+        for (name, table) in &self.tables {
+            crate::names::validate_name(name)
+                .map_err(|e| format!("[datasets.tables.{name}]: {e}"))?;
+            if let Some(days) = table.keep_versions {
+                let what = format!("[datasets.tables.{name}] keep_versions");
+                per_table.insert(name.clone(), valid(days, &what)?);
+            }
+        }
+        Ok(Retention {
+            keep_days,
+            per_table,
+        })
+    }
 }
 
-/// Counters of the compactions this process ran, for `/metrics`.
+/// Counters of the compactions and vacuums this process ran, for `/metrics`.
 #[derive(Debug, Default)]
 pub struct MaintenanceStats {
     /// Compaction commits made.
@@ -62,27 +121,69 @@ pub struct MaintenanceStats {
     pub failures: AtomicU64,
     /// When the last compaction committed, in seconds since the epoch (0: never).
     pub last_compaction_unix: AtomicU64,
+    /// Vacuums that removed something.
+    pub vacuums: AtomicU64,
+    /// Data files vacuums removed from storage.
+    pub files_vacuumed: AtomicU64,
+    /// Bytes reclaimed on storage by vacuums.
+    pub bytes_reclaimed: AtomicU64,
+    /// Log entries removed from before the oldest kept versions.
+    pub log_files_removed: AtomicU64,
+    /// When the last vacuum ran, in seconds since the epoch (0: never).
+    pub last_vacuum_unix: AtomicU64,
 }
+
+/// How long a table's upkeep lease lasts unless renewed (between commits of a run).
+const LEASE_TTL: Duration = Duration::from_secs(600);
 
 /// Most compaction commits one run makes (each rewrites about `compact_target_bytes`); what is left waits for
 /// the next write or request.
 const MAX_COMMITS_PER_RUN: usize = 64;
 
-/// The compaction state of one catalog.
-#[derive(Debug, Default)]
+/// The upkeep state of one catalog.
+#[derive(Debug)]
 pub(crate) struct Maintenance {
     pub(crate) config: MaintenanceConfig,
     pub(crate) stats: MaintenanceStats,
-    /// One lock per table: held by the run compacting it.
+    leases: Leases,
+    /// One lock per table: held by the run compacting or vacuuming it.
     running: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// When each table was last vacuumed in the background here.
+    vacuumed: std::sync::Mutex<HashMap<String, Instant>>,
 }
 
 impl Maintenance {
-    pub(crate) fn new(config: MaintenanceConfig) -> Self {
+    pub(crate) fn new(config: MaintenanceConfig, store: Arc<dyn ObjectStore>) -> Self {
         Maintenance {
             config,
-            ..Maintenance::default()
+            stats: MaintenanceStats::default(),
+            leases: Leases::new(store),
+            running: std::sync::Mutex::default(),
+            vacuumed: std::sync::Mutex::default(),
         }
+    }
+
+    /// The table's upkeep lease, unless another instance holds it.
+    async fn lease(&self, name: &str) -> Result<Option<Lease>> {
+        self.leases.try_acquire("upkeep", name, LEASE_TTL).await
+    }
+
+    /// Whether the table is due a background vacuum (and, if so, marks it as vacuumed now).
+    fn vacuum_due(&self, name: &str) -> bool {
+        let every = self.config.vacuum_every_secs;
+        if every == 0 {
+            return false;
+        }
+        let Ok(mut vacuumed) = self.vacuumed.lock() else {
+            return false;
+        };
+        let due = vacuumed
+            .get(name)
+            .is_none_or(|at| at.elapsed() >= Duration::from_secs(every));
+        if due {
+            vacuumed.insert(name.to_owned(), Instant::now());
+        }
+        due
     }
 
     fn lock(&self, name: &str) -> Arc<tokio::sync::Mutex<()>> {
@@ -92,9 +193,11 @@ impl Maintenance {
             .unwrap_or_default()
     }
 
-    /// After a write to `name`: compacts it in the background when its small files passed the threshold.
+    /// After a write to `name`: in the background, compacts it when its small files passed the threshold,
+    /// and vacuums it when it is due.
     pub(crate) fn after_write(self: &Arc<Self>, tables: &Tables, name: &str) {
-        if self.config.compact_small_files == 0 {
+        let compact = self.config.compact_small_files > 0;
+        if !compact && self.config.vacuum_every_secs == 0 {
             return;
         }
         let (this, tables, name) = (Arc::clone(self), tables.clone(), name.to_owned());
@@ -103,54 +206,158 @@ impl Maintenance {
             let Ok(_turn) = lock.try_lock() else {
                 return;
             };
-            let small = match tables
-                .small_file_count(&name, this.config.compact_small_bytes)
-                .await
-            {
-                Ok(n) => n,
-                Err(e) => {
-                    tracing::debug!(dataset = %name, error = %e, "small files not counted");
-                    return;
-                }
-            };
-            if small < this.config.compact_small_files {
-                return;
+            if compact {
+                this.compact_if_due(&tables, &name).await;
             }
-            match this.run(&tables, &name).await {
-                Ok(done) => tracing::info!(
-                    task = "compaction",
-                    dataset = %name,
-                    version = ?done.version,
-                    small_files = done.small_files,
-                    files_removed = done.files_removed,
-                    files_added = done.files_added,
-                    bytes_removed = done.bytes_removed,
-                    rows = done.rows,
-                    "compacted"
-                ),
-                Err(e) => {
-                    tracing::warn!(task = "compaction", dataset = %name, error = %e, "compaction stopped")
+            if this.vacuum_due(&name) {
+                match this.vacuum_leased(&tables, &name, false).await {
+                    Ok(done) if done.files > 0 || done.log_files > 0 => tracing::info!(
+                        task = "vacuum",
+                        dataset = %name,
+                        files = done.files,
+                        bytes = done.bytes,
+                        log_files = done.log_files,
+                        oldest_kept_version = done.oldest_kept_version,
+                        "vacuumed"
+                    ),
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::warn!(task = "vacuum", dataset = %name, error = %e, "vacuum stopped")
+                    }
                 }
             }
         });
     }
 
-    /// Compacts `name` now (waiting for a run in progress), until nothing small is left to combine or the
-    /// run's commits are spent.
+    async fn compact_if_due(&self, tables: &Tables, name: &str) {
+        let small = match tables
+            .small_file_count(name, self.config.compact_small_bytes)
+            .await
+        {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::debug!(dataset = %name, error = %e, "small files not counted");
+                return;
+            }
+        };
+        if small < self.config.compact_small_files {
+            return;
+        }
+        match self.run(tables, name).await {
+            Ok(done) => tracing::info!(
+                task = "compaction",
+                dataset = %name,
+                version = ?done.version,
+                small_files = done.small_files,
+                files_removed = done.files_removed,
+                files_added = done.files_added,
+                bytes_removed = done.bytes_removed,
+                rows = done.rows,
+                skipped = ?done.skipped,
+                "compacted"
+            ),
+            Err(e) => {
+                tracing::warn!(task = "compaction", dataset = %name, error = %e, "compaction stopped")
+            }
+        }
+    }
+
+    /// Compacts `name` now (waiting for a run in progress here), until nothing small is left to combine or
+    /// the run's commits are spent.
     pub(crate) async fn optimize(&self, tables: &Tables, name: &str) -> Result<OptimizeResponse> {
         let lock = self.lock(name);
         let _turn = lock.lock().await;
         self.run(tables, name).await
     }
 
+    /// Vacuums `name` now (waiting for a run in progress here); with `dry_run`, only reports.
+    pub(crate) async fn vacuum(
+        &self,
+        tables: &Tables,
+        name: &str,
+        dry_run: bool,
+    ) -> Result<VacuumResponse> {
+        let lock = self.lock(name);
+        let _turn = lock.lock().await;
+        self.vacuum_leased(tables, name, dry_run).await
+    }
+
+    /// A vacuum under the table's lease (a dry run needs none).
+    async fn vacuum_leased(
+        &self,
+        tables: &Tables,
+        name: &str,
+        dry_run: bool,
+    ) -> Result<VacuumResponse> {
+        let lease = if dry_run {
+            None
+        } else {
+            match self.lease(name).await? {
+                Some(lease) => Some(lease),
+                None => {
+                    return Ok(VacuumResponse {
+                        dataset: name.to_owned(),
+                        keep_versions_days: tables.retention().keep_days(name),
+                        skipped: Some(HELD_ELSEWHERE.into()),
+                        ..VacuumResponse::default()
+                    });
+                }
+            }
+        };
+        let done = tables
+            .vacuum(name, self.config.vacuum_policy(), dry_run)
+            .await;
+        if let Some(lease) = lease {
+            lease.release().await;
+        }
+        let done = done?;
+        if !dry_run {
+            let stats = &self.stats;
+            if done.files > 0 || done.log_files > 0 {
+                stats.vacuums.fetch_add(1, Ordering::Relaxed);
+            }
+            stats
+                .files_vacuumed
+                .fetch_add(done.files as u64, Ordering::Relaxed);
+            stats
+                .bytes_reclaimed
+                .fetch_add(done.bytes, Ordering::Relaxed);
+            stats
+                .log_files_removed
+                .fetch_add(done.log_files as u64, Ordering::Relaxed);
+            stats.last_vacuum_unix.store(unix_now(), Ordering::Relaxed);
+        }
+        Ok(done)
+    }
+
     /// Compaction commits one after another; the answer sums them.
     async fn run(&self, tables: &Tables, name: &str) -> Result<OptimizeResponse> {
-        let policy = self.config.policy();
         let mut total = OptimizeResponse {
             dataset: name.to_owned(),
             ..OptimizeResponse::default()
         };
+        let Some(mut lease) = self.lease(name).await? else {
+            total.skipped = Some(HELD_ELSEWHERE.into());
+            return Ok(total);
+        };
+        let done = self.compactions(tables, name, &mut lease, total).await;
+        lease.release().await;
+        done
+    }
+
+    async fn compactions(
+        &self,
+        tables: &Tables,
+        name: &str,
+        lease: &mut Lease,
+        mut total: OptimizeResponse,
+    ) -> Result<OptimizeResponse> {
+        let policy = self.config.policy();
         for commit in 0..MAX_COMMITS_PER_RUN {
+            if commit > 0 && !lease.renew().await? {
+                total.skipped = Some(HELD_ELSEWHERE.into());
+                return Ok(total);
+            }
             let done = match tables.compact(name, policy).await {
                 Ok(done) => done,
                 Err(e) => {
@@ -181,8 +388,9 @@ impl Maintenance {
             stats
                 .bytes_removed
                 .fetch_add(done.bytes_removed, Ordering::Relaxed);
-            let now = u64::try_from(chrono::Utc::now().timestamp()).unwrap_or(0);
-            stats.last_compaction_unix.store(now, Ordering::Relaxed);
+            stats
+                .last_compaction_unix
+                .store(unix_now(), Ordering::Relaxed);
             total.version = Some(version);
             total.files_removed += done.files_removed;
             total.files_added += done.files_added;
@@ -192,4 +400,12 @@ impl Maintenance {
         }
         Ok(total)
     }
+}
+
+/// Why a run did nothing: another instance is working on the table.
+const HELD_ELSEWHERE: &str =
+    "another instance holds this table's upkeep lease; it will compact and vacuum the table";
+
+fn unix_now() -> u64 {
+    u64::try_from(chrono::Utc::now().timestamp()).unwrap_or(0)
 }

@@ -9,7 +9,7 @@ use futures::{StreamExt, TryStreamExt};
 use lakehouse_api::CatalogApi;
 use lakehouse_types::dataset::{
     DatasetList, DatasetSummary, HistoryPage, HistoryQuery, Manifest, OptimizeResponse,
-    RegisterRequest, WriteMode, WriteResponse,
+    RegisterRequest, VacuumQuery, VacuumResponse, WriteMode, WriteResponse,
 };
 use lakehouse_types::health::ServiceHealth;
 use lakehouse_types::policy::{Action, Policy};
@@ -67,19 +67,32 @@ impl Catalog {
     /// A catalog over `store`, without reading it yet (for synchronous composition; call
     /// [`Catalog::rehydrate`] in the background to check the store and log what it holds).
     pub fn new(store: Arc<dyn ObjectStore>, config: CatalogConfig) -> Self {
+        let store_for_leases = store.clone();
         Catalog {
             tables: Tables::new(store.clone()),
             idempotency: IdempotencyStore::new(store),
             config,
             policy: Arc::new(Policy::default()),
-            maintenance: Arc::new(Maintenance::new(MaintenanceConfig::default())),
+            maintenance: Arc::new(Maintenance::new(
+                MaintenanceConfig::default(),
+                store_for_leases,
+            )),
         }
     }
 
-    /// The catalog compacting tables as `config` says (`[datasets]`; the defaults otherwise).
-    pub fn with_maintenance(mut self, config: MaintenanceConfig) -> Self {
-        self.maintenance = Arc::new(Maintenance::new(config));
-        self
+    /// The catalog keeping, compacting and vacuuming tables as `config` says (`[datasets]`; the defaults
+    /// otherwise). A retention that is no number of days is refused.
+    pub fn with_maintenance(mut self, config: MaintenanceConfig) -> Result<Self> {
+        let retention = config.retention().map_err(Error::BadRequest)?;
+        self.tables = self.tables.clone().with_retention(retention);
+        let store = self.tables.store().clone();
+        self.maintenance = Arc::new(Maintenance::new(config, store));
+        Ok(self)
+    }
+
+    /// The `[datasets]` settings in force.
+    pub fn maintenance_config(&self) -> &MaintenanceConfig {
+        &self.maintenance.config
     }
 
     /// The counters of the compactions run here.
@@ -465,6 +478,42 @@ impl CatalogApi for Catalog {
             files_added = done.files_added,
             bytes_removed = done.bytes_removed,
             "compacted on request"
+        );
+        Ok(done)
+    }
+
+    async fn vacuum(
+        &self,
+        ctx: &RequestContext,
+        name: &str,
+        query: VacuumQuery,
+    ) -> lakehouse_api::Result<VacuumResponse> {
+        if !ctx.caller.is_admin() {
+            return Err(ApiError::new(
+                lakehouse_types::ErrorCode::Forbidden,
+                format!(
+                    "vacuuming a dataset is an admin task (role {} may not); tables are vacuumed on their \
+                     own every [datasets] vacuum_every_secs",
+                    ctx.caller.role
+                ),
+            ));
+        }
+        validate_name(name)?;
+        if !self.tables.exists(name).await? {
+            return Err(Error::NotFound(name.to_owned()).into());
+        }
+        let dry_run = query.dry_run.unwrap_or(false);
+        let done = self.maintenance.vacuum(&self.tables, name, dry_run).await?;
+        tracing::info!(
+            task = "vacuum",
+            dataset = %name,
+            caller = %ctx.caller.name,
+            dry_run,
+            files = done.files,
+            bytes = done.bytes,
+            log_files = done.log_files,
+            oldest_kept_version = done.oldest_kept_version,
+            "vacuumed on request"
         );
         Ok(done)
     }

@@ -44,11 +44,15 @@ use crate::{Error, Result};
 
 mod compact;
 mod current;
+mod retention;
 #[cfg(test)]
 mod testing;
+mod vacuum;
 pub use compact::CompactPolicy;
 use current::Opened;
 pub(crate) use current::commit_path;
+pub use retention::Retention;
+pub use vacuum::VacuumPolicy;
 
 /// A checkpoint is written after every this many commits, so that reading a table's current version
 /// costs one checkpoint and fewer commits than this, whatever its age (deltalake's own default).
@@ -110,6 +114,8 @@ pub struct Tables {
     current: Arc<std::sync::Mutex<HashMap<String, Opened>>>,
     /// One lock per table name, held while a kept table is brought up to date.
     updating: Arc<std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
+    /// How long versions stay time-travel targets.
+    retention: Arc<Retention>,
 }
 
 /// What to write: a stream of batches into a table as one new version.
@@ -165,7 +171,14 @@ impl Tables {
             store: Arc::new(crate::ordered::OrderedList::new(store)),
             current: Arc::default(),
             updating: Arc::default(),
+            retention: Arc::default(),
         }
+    }
+
+    /// The same tables, keeping versions as `retention` says (7 days otherwise).
+    pub fn with_retention(mut self, retention: Retention) -> Self {
+        self.retention = Arc::new(retention);
+        self
     }
 
     /// The underlying store.
@@ -231,12 +244,17 @@ impl Tables {
             return Err(Error::NotFound(name.to_owned()));
         }
         let builder = match version {
-            Some(v) => builder.with_version(v),
+            Some(v) => {
+                self.check_retained(name, v).await?;
+                builder.with_version(v)
+            }
             None => builder,
         };
         match builder.load().await {
             Ok(table) => Ok(table),
-            Err(DeltaTableError::NotATable(_)) => Err(Error::NotFound(name.to_owned())),
+            Err(DeltaTableError::NotATable(_)) if version.is_none() => {
+                Err(Error::NotFound(name.to_owned()))
+            }
             Err(e) => {
                 let Some(requested) = version else {
                     return Err(e.into());
@@ -245,11 +263,16 @@ impl Tables {
                 let latest = Box::pin(self.open(name, None)).await?;
                 let current = latest.version().unwrap_or(0) as u64;
                 if requested > current {
-                    Err(Error::VersionNotFound {
+                    return Err(Error::VersionNotFound {
                         name: name.to_owned(),
                         version: requested,
                         current,
-                    })
+                    });
+                }
+                // Its commits cleaned from the log, once past the retention.
+                let expired = self.expired(name, requested, Some(current)).await;
+                if matches!(expired, Error::VersionExpired { oldest, .. } if requested < oldest) {
+                    Err(expired)
                 } else {
                     Err(e.into())
                 }
@@ -591,7 +614,7 @@ fn commit_properties(
 }
 
 /// Whether a table is as this system creates tables (the oldest protocol that has what it needs, no
-/// properties, no partition columns), so that [`datafiles`] and a plain commit may write to it.
+/// properties but retention, no partition columns), so that [`datafiles`] and a plain commit may write to it.
 fn written_as_created(table: &DeltaTable) -> bool {
     let Ok(state) = table.snapshot() else {
         return false;
@@ -600,7 +623,12 @@ fn written_as_created(table: &DeltaTable) -> bool {
     let protocol = serde_json::to_value(snapshot.protocol()).unwrap_or_default();
     protocol.get("minReaderVersion") == Some(&1.into())
         && protocol.get("minWriterVersion") == Some(&2.into())
-        && snapshot.metadata().configuration().is_empty()
+        // Retention is the one property a vacuum may set (see `tables/vacuum.rs`); it changes no file.
+        && snapshot
+            .metadata()
+            .configuration()
+            .keys()
+            .all(|k| k == vacuum::TOMBSTONE_RETENTION)
         && snapshot.metadata().partition_columns().is_empty()
 }
 

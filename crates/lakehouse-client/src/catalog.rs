@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use lakehouse_api::CatalogApi;
 use lakehouse_types::dataset::{
     DatasetList, HistoryPage, HistoryQuery, Manifest, OptimizeResponse, RegisterRequest,
-    WriteResponse,
+    VacuumQuery, VacuumResponse, WriteResponse,
 };
 use lakehouse_types::health::ServiceHealth;
 use lakehouse_types::{ApiError, ErrorCode, RequestContext};
@@ -119,6 +119,18 @@ impl CatalogApi for HttpCatalogClient {
         let path = format!("/v1/catalog/datasets/{}/optimize", dataset_segment(name)?);
         self.remote
             .json(self.remote.request(ctx, Method::POST, &path))
+            .await
+    }
+
+    async fn vacuum(
+        &self,
+        ctx: &RequestContext,
+        name: &str,
+        query: VacuumQuery,
+    ) -> Result<VacuumResponse, ApiError> {
+        let path = format!("/v1/catalog/datasets/{}/vacuum", dataset_segment(name)?);
+        self.remote
+            .json(self.remote.request(ctx, Method::POST, &path).query(&query))
             .await
     }
 

@@ -156,7 +156,9 @@ impl SchemaProvider for DatasetSchema {
         let table = match opened {
             Ok(t) => t,
             Err(CatalogError::NotFound(_) | CatalogError::InvalidName { .. }) => return Ok(None),
-            Err(e @ CatalogError::VersionNotFound { .. }) => {
+            Err(
+                e @ (CatalogError::VersionNotFound { .. } | CatalogError::VersionExpired { .. }),
+            ) => {
                 return Err(DataFusionError::Plan(e.to_string()));
             }
             Err(e) => return Err(DataFusionError::External(Box::new(e))),

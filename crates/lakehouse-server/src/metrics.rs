@@ -144,7 +144,7 @@ impl Metrics {
 }
 
 /// One value read from a service at scrape time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reading {
     /// Metric name, without the `lakehouse_` prefix (and, for counters, without `_total`).
     pub name: &'static str,
@@ -152,6 +152,8 @@ pub struct Reading {
     pub help: &'static str,
     /// The value.
     pub value: ReadingValue,
+    /// Labels of this sample (readings of one name follow each other, one per label set).
+    pub labels: Vec<(&'static str, String)>,
 }
 
 /// A reading's type and value.
@@ -170,16 +172,24 @@ impl Reading {
             name,
             help,
             value: ReadingValue::Counter(value),
+            labels: Vec::new(),
         }
     }
 
-    /// A gauge reading (saturating at `i64::MAX`).
+    /// A gauge reading.
     pub fn gauge(name: &'static str, help: &'static str, value: u64) -> Self {
         Reading {
             name,
             help,
             value: ReadingValue::Gauge(i64::try_from(value).unwrap_or(i64::MAX)),
+            labels: Vec::new(),
         }
+    }
+
+    /// The reading with one more label (`dataset="workers"`, say).
+    pub fn label(mut self, key: &'static str, value: impl Into<String>) -> Self {
+        self.labels.push((key, value.into()));
+        self
     }
 }
 
@@ -197,25 +207,35 @@ impl std::fmt::Debug for ReadAtScrape {
 
 impl Collector for ReadAtScrape {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        for reading in (self.read)() {
-            match reading.value {
-                ReadingValue::Counter(v) => {
-                    encode_one(&mut encoder, &reading, &ConstCounter::new(v))?
+        let readings = (self.read)();
+        // Readings of one name are one metric: its descriptor once, then a sample per label set.
+        for group in readings.chunk_by(|a, b| a.name == b.name) {
+            let first = &group[0];
+            let metric_type = match first.value {
+                ReadingValue::Counter(_) => ConstCounter::new(0u64).metric_type(),
+                ReadingValue::Gauge(_) => ConstGauge::new(0i64).metric_type(),
+            };
+            let mut out = encoder.encode_descriptor(first.name, first.help, None, metric_type)?;
+            for reading in group {
+                if reading.labels.is_empty() {
+                    encode_value(reading.value, out)?;
+                    break;
                 }
-                ReadingValue::Gauge(v) => encode_one(&mut encoder, &reading, &ConstGauge::new(v))?,
+                encode_value(reading.value, out.encode_family(&reading.labels)?)?;
             }
         }
         Ok(())
     }
 }
 
-fn encode_one(
-    encoder: &mut DescriptorEncoder,
-    reading: &Reading,
-    metric: &impl EncodeMetric,
+fn encode_value(
+    value: ReadingValue,
+    out: prometheus_client::encoding::MetricEncoder<'_>,
 ) -> Result<(), std::fmt::Error> {
-    let out = encoder.encode_descriptor(reading.name, reading.help, None, metric.metric_type())?;
-    metric.encode(out)
+    match value {
+        ReadingValue::Counter(v) => ConstCounter::new(v).encode(out),
+        ReadingValue::Gauge(v) => ConstGauge::new(v).encode(out),
+    }
 }
 
 /// `GET /metrics`.
@@ -245,6 +265,8 @@ mod tests {
             vec![
                 Reading::counter("cache_hits", "Hits", seen.load(Ordering::Relaxed)),
                 Reading::gauge("cache_entries", "Entries held", 7),
+                Reading::gauge("table_files", "Files", 2).label("dataset", "a"),
+                Reading::gauge("table_files", "Files", 5).label("dataset", "b"),
             ]
         });
         let first = metrics.encode();
@@ -257,6 +279,19 @@ mod tests {
             "{first}"
         );
         assert!(first.contains("\nlakehouse_cache_entries 7\n"), "{first}");
+        assert_eq!(
+            first.matches("# TYPE lakehouse_table_files gauge").count(),
+            1,
+            "{first}"
+        );
+        assert!(
+            first.contains("\nlakehouse_table_files{dataset=\"a\"} 2\n"),
+            "{first}"
+        );
+        assert!(
+            first.contains("\nlakehouse_table_files{dataset=\"b\"} 5\n"),
+            "{first}"
+        );
         hits.store(10, Ordering::Relaxed);
         assert!(
             metrics

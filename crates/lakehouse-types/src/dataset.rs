@@ -371,6 +371,38 @@ pub struct OptimizeResponse {
     pub skipped: Option<String>,
 }
 
+/// `?dry_run=`: whether `POST /v1/catalog/datasets/{name}/vacuum` only reports what it would remove.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VacuumQuery {
+    /// Report the files that would be removed, and remove nothing (default false).
+    pub dry_run: Option<bool>,
+}
+
+/// What a vacuum removed (or, in a dry run, would remove): files no version inside the retention needs.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct VacuumResponse {
+    /// The dataset.
+    pub dataset: String,
+    /// Nothing was removed: the files are those a run would remove.
+    pub dry_run: bool,
+    /// How long versions are kept, in days (`[datasets] keep_versions`, or the table's own).
+    pub keep_versions_days: f64,
+    /// The oldest version still a time-travel target.
+    pub oldest_kept_version: u64,
+    /// Data files removed (or to remove).
+    pub files: usize,
+    /// Their bytes.
+    pub bytes: u64,
+    /// Log entries (commits and checkpoints before the oldest kept version) removed; none in a dry run.
+    pub log_files: usize,
+    /// Up to 20 of the data files, as paths inside the table.
+    pub sample: Vec<String>,
+    /// Why nothing was done, when nothing was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
+}
+
 /// `?limit=&before=`: which page of a dataset's history (`GET /v1/catalog/datasets/{name}[/history]`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

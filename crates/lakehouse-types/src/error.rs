@@ -65,6 +65,7 @@ error_codes! {
     ObjectNotFound => ("object_not_found", 404),
     IndexNotFound => ("index_not_found", 404),
     DatasetNotFound => ("dataset_not_found", 404),
+    VersionExpired => ("version_expired", 410),
     MethodNotAllowed => ("method_not_allowed", 405),
     Timeout => ("timeout", 408),
     AlreadyExists => ("already_exists", 409),

@@ -282,7 +282,8 @@ fn datasets(
                 config
                     .section("datasets")
                     .context("configuring [datasets]")?,
-            );
+            )
+            .context("configuring [datasets]")?;
         let stats = catalog.clone();
         metrics.read_at_scrape(move || {
             use std::sync::atomic::Ordering::Relaxed;
@@ -318,7 +319,59 @@ fn datasets(
                     "When the last compaction committed (seconds since the epoch; 0: never)",
                     s.last_compaction_unix.load(Relaxed),
                 ),
+                Reading::counter(
+                    "catalog_vacuums",
+                    "Vacuums that removed files no kept version needed",
+                    s.vacuums.load(Relaxed),
+                ),
+                Reading::counter(
+                    "catalog_vacuum_files_removed",
+                    "Data files vacuums removed from storage",
+                    s.files_vacuumed.load(Relaxed),
+                ),
+                Reading::counter(
+                    "catalog_vacuum_bytes_reclaimed",
+                    "Bytes vacuums reclaimed on storage",
+                    s.bytes_reclaimed.load(Relaxed),
+                ),
+                Reading::counter(
+                    "catalog_vacuum_log_files_removed",
+                    "Log entries removed from before the oldest kept versions",
+                    s.log_files_removed.load(Relaxed),
+                ),
+                Reading::gauge(
+                    "catalog_last_vacuum_timestamp_seconds",
+                    "When the last vacuum ran (seconds since the epoch; 0: never)",
+                    s.last_vacuum_unix.load(Relaxed),
+                ),
             ]
+        });
+        let tables = catalog.clone();
+        metrics.read_at_scrape(move || {
+            let small = tables.maintenance_config().compact_small_bytes;
+            let counts = tables.tables().kept_file_counts(small);
+            let mut readings = Vec::with_capacity(counts.len() * 2);
+            for (name, files, _) in &counts {
+                readings.push(
+                    Reading::gauge(
+                        "table_files",
+                        "Data files of each table's current version (tables read since start)",
+                        *files as u64,
+                    )
+                    .label("dataset", name.clone()),
+                );
+            }
+            for (name, _, small) in counts {
+                readings.push(
+                    Reading::gauge(
+                        "table_small_files",
+                        "Data files under [datasets] compact_small_bytes in each table's current version",
+                        small as u64,
+                    )
+                    .label("dataset", name),
+                );
+            }
+            readings
         });
         let warm = catalog.clone();
         tokio::spawn(async move {

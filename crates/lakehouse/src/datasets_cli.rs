@@ -9,7 +9,7 @@ use futures::StreamExt;
 use lakehouse_api::{CatalogApi, IngestApi, QueryApi};
 use lakehouse_client::{HttpCatalogClient, HttpIngestClient, HttpQueryClient};
 use lakehouse_types::dataset::{
-    Evolve, IngestFormat, IngestRequest, SqlRequest, WriteMode, WriteResponse,
+    Evolve, IngestFormat, IngestRequest, SqlRequest, VacuumQuery, WriteMode, WriteResponse,
 };
 use lakehouse_types::{ApiError, Caller, RequestContext};
 
@@ -110,7 +110,7 @@ pub enum OutputArg {
     Json,
 }
 
-/// `lakehouse datasets [optimize NAME]`.
+/// `lakehouse datasets [optimize NAME | vacuum NAME [--apply]]`.
 #[derive(Debug, Clone, Args)]
 pub struct DatasetsArgs {
     /// What to do; without one, list the datasets.
@@ -132,6 +132,18 @@ pub enum DatasetsAction {
     Optimize {
         /// The dataset.
         name: String,
+        /// The server and the API key.
+        #[command(flatten)]
+        remote: RemoteArgs,
+    },
+    /// Show the files no version inside the retention needs (`[datasets] keep_versions`); with `--apply`,
+    /// remove them (admin; tables are also vacuumed on their own every `[datasets] vacuum_every_secs`).
+    Vacuum {
+        /// The dataset.
+        name: String,
+        /// Remove the files (without it, a dry run: nothing is removed).
+        #[arg(long)]
+        apply: bool,
         /// The server and the API key.
         #[command(flatten)]
         remote: RemoteArgs,
@@ -308,8 +320,59 @@ pub async fn sql(args: SqlArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Lists the datasets, or compacts one.
+/// Vacuums a dataset (a dry run unless `apply`).
+async fn vacuum(name: &str, apply: bool, remote: &RemoteArgs, json: bool) -> anyhow::Result<()> {
+    let client = HttpCatalogClient::new(&remote.url).map_err(api)?;
+    let query = VacuumQuery {
+        dry_run: Some(!apply),
+    };
+    let done = client
+        .vacuum(&remote.context(), name, query)
+        .await
+        .map_err(api)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&done)?);
+        return Ok(());
+    }
+    if let Some(why) = &done.skipped {
+        println!("{name}: nothing removed: {why}");
+        return Ok(());
+    }
+    let verb = if apply { "removed" } else { "would remove" };
+    println!(
+        "{name}: {verb} {} files ({} bytes) no version since {} needs (kept {} days){}",
+        done.files,
+        done.bytes,
+        done.oldest_kept_version,
+        done.keep_versions_days,
+        if apply {
+            format!(", and {} log entries", done.log_files)
+        } else {
+            String::new()
+        }
+    );
+    for path in &done.sample {
+        println!("  {path}");
+    }
+    if done.files > done.sample.len() {
+        println!("  ... and {} more", done.files - done.sample.len());
+    }
+    if !apply && done.files > 0 {
+        println!("run again with --apply to remove them");
+    }
+    Ok(())
+}
+
+/// Lists the datasets, or compacts or vacuums one.
 pub async fn datasets(args: DatasetsArgs) -> anyhow::Result<()> {
+    if let Some(DatasetsAction::Vacuum {
+        name,
+        apply,
+        remote,
+    }) = &args.action
+    {
+        return vacuum(name, *apply, remote, args.json).await;
+    }
     if let Some(DatasetsAction::Optimize { name, remote }) = &args.action {
         let client = HttpCatalogClient::new(&remote.url).map_err(api)?;
         let done = client

@@ -15,41 +15,54 @@ pub(crate) fn commit_path(name: &str, version: u64) -> Path {
     ))
 }
 
-/// A table as last opened, with what identified its first commit then.
+/// A table as last opened, with what identified the commit of its version then.
 #[derive(Debug, Clone)]
 pub(super) struct Opened {
     table: DeltaTable,
-    first_commit: String,
+    commit_tag: String,
+}
+
+/// What identifies a stored object: its ETag, or its modification time and size.
+fn tag_of(meta: &object_store::ObjectMeta) -> String {
+    meta.e_tag
+        .clone()
+        .unwrap_or_else(|| format!("{}/{}", meta.last_modified.timestamp_micros(), meta.size))
 }
 
 impl Tables {
     /// The table at its latest version, like `open(name, None)`, but reading only the commits made since this
     /// name was last opened here (a query's fixed cost was mostly reading the whole log again).
     ///
-    /// The cached state is used only while the table's first commit is the object it was then (same ETag,
+    /// The kept table is used only while the commit of its version is the object it was then (same ETag,
     /// or modification time and size): a table deleted and created again, by this process or another
-    /// sharing the store, has a new first commit and is read from scratch. Where the first commit cannot be
-    /// read (removed by log clean-up), nothing is cached.
+    /// sharing the store, has other commits and is read from scratch; so is one whose kept version was
+    /// cleaned from the log since.
     pub async fn open_current(&self, name: &str) -> Result<DeltaTable> {
         validate_name(name)?;
-        let Some(identity) = self.first_commit(name).await? else {
-            if let Ok(mut current) = self.current.lock() {
-                current.remove(name);
-            }
-            return self.open(name, None).await;
-        };
-        let Some(cached) = self.cached(name, &identity) else {
+        let Some(kept) = self.kept(name) else {
             let table = self.open(name, None).await?;
-            self.remember(name, &identity, &table);
+            self.remember(name, &table).await;
             return Ok(table);
         };
+        let version = kept.table.version().unwrap_or(0);
+        let same = match self.store.head(&commit_path(name, version)).await {
+            Ok(meta) => tag_of(&meta) == kept.commit_tag,
+            Err(object_store::Error::NotFound { .. }) => false,
+            Err(e) => return Err(e.into()),
+        };
+        if !same {
+            self.forget(name, &kept.commit_tag);
+            let table = self.open(name, None).await?;
+            self.remember(name, &table).await;
+            return Ok(table);
+        }
         // Commits are numbered without gaps: no object for the next number means nothing to read.
         // (Bringing a snapshot up to date replays its files even when no commit is new: 9 ms for a listing
         // of four small tables, most of a soak's CPU.)
-        let next = cached.version().map_or(0, |v| v + 1);
+        let next = version + 1;
         match self.store.head(&commit_path(name, next)).await {
             Ok(_) => {}
-            Err(object_store::Error::NotFound { .. }) => return Ok(cached),
+            Err(object_store::Error::NotFound { .. }) => return Ok(kept.table),
             Err(e) => return Err(e.into()),
         }
         // One caller brings the table up to date while the others for the same table wait and take its
@@ -62,13 +75,13 @@ impl Tables {
             .map(|mut u| u.entry(name.to_owned()).or_default().clone())
             .unwrap_or_default();
         let _turn = updating.lock().await;
-        let mut table = match self.cached(name, &identity) {
-            Some(t) if t.version().is_some_and(|v| v >= next) => return Ok(t),
-            Some(t) => t,
-            None => cached,
+        let mut table = match self.kept(name) {
+            Some(o) if o.table.version().is_some_and(|v| v >= next) => return Ok(o.table),
+            Some(o) if o.commit_tag == kept.commit_tag => o.table,
+            _ => kept.table,
         };
         table.update_incremental(None).await?;
-        self.remember(name, &identity, &table);
+        self.remember(name, &table).await;
         Ok(table)
     }
 
@@ -98,39 +111,41 @@ impl Tables {
     /// Keeps the table a write to an existing table left, so that the next reader does not replay the
     /// table's files to reach the version just written (200 ms of CPU for a table of 1,400 files).
     pub(super) async fn remember_written(&self, name: &str, table: &DeltaTable) {
-        if let Ok(Some(identity)) = self.first_commit(name).await {
-            self.remember(name, &identity, table);
-        }
+        self.remember(name, table).await;
     }
 
-    /// What identifies a table's first commit (its ETag, or its modification time and size), when it
-    /// exists.
-    async fn first_commit(&self, name: &str) -> Result<Option<String>> {
-        match self.store.head(&commit_path(name, 0)).await {
-            Ok(meta) => Ok(Some(meta.e_tag.unwrap_or_else(|| {
-                format!("{}/{}", meta.last_modified.timestamp_micros(), meta.size)
-            }))),
-            Err(object_store::Error::NotFound { .. }) => Ok(None),
-            Err(e) => Err(e.into()),
-        }
+    /// The table last opened under `name`.
+    fn kept(&self, name: &str) -> Option<Opened> {
+        self.current.lock().ok()?.get(name).cloned()
     }
 
-    /// The table last opened under `name`, when its first commit is still the one identified.
-    fn cached(&self, name: &str, identity: &str) -> Option<DeltaTable> {
-        let current = self.current.lock().ok()?;
-        let opened = current.get(name)?;
-        (opened.first_commit == identity).then(|| opened.table.clone())
+    /// Drops the kept table of `name` if it is still the one identified by `commit_tag`.
+    fn forget(&self, name: &str, commit_tag: &str) {
+        let removed = self.current.lock().ok().and_then(|mut current| {
+            let stale = current
+                .get(name)
+                .is_some_and(|o| o.commit_tag == commit_tag);
+            if stale { current.remove(name) } else { None }
+        });
+        drop(removed);
     }
 
     /// Keeps `table` as the one to bring up to date next time, unless a newer version of it is kept.
-    fn remember(&self, name: &str, identity: &str, table: &DeltaTable) {
+    async fn remember(&self, name: &str, table: &DeltaTable) {
+        let Some(version) = table.version() else {
+            return;
+        };
+        let commit_tag = match self.store.head(&commit_path(name, version)).await {
+            Ok(meta) => tag_of(&meta),
+            Err(_) => return,
+        };
         let replaced = {
             let Ok(mut current) = self.current.lock() else {
                 return;
             };
             let newer_kept = current
                 .get(name)
-                .is_some_and(|o| o.first_commit == identity && o.table.version() > table.version());
+                .is_some_and(|o| o.table.version() > table.version());
             if newer_kept {
                 return;
             }
@@ -138,13 +153,38 @@ impl Tables {
                 name.to_owned(),
                 Opened {
                     table: table.clone(),
-                    first_commit: identity.to_owned(),
+                    commit_tag,
                 },
             )
         };
         // The state replaced may be the last reference to a table's file list: freeing it took 25 ms for a
         // table of 1,500 files, which is not to be done while every reader of any table waits on the lock.
         drop(replaced);
+    }
+
+    /// For every table kept here: its name, data files and files under `small_bytes` (for `/metrics`).
+    pub fn kept_file_counts(&self, small_bytes: u64) -> Vec<(String, usize, usize)> {
+        let tables: Vec<(String, DeltaTable)> = match self.current.lock() {
+            Ok(current) => current
+                .iter()
+                .map(|(name, o)| (name.clone(), o.table.clone()))
+                .collect(),
+            Err(_) => return Vec::new(),
+        };
+        let mut counts: Vec<(String, usize, usize)> = tables
+            .into_iter()
+            .filter_map(|(name, table)| {
+                let state = table.snapshot().ok()?;
+                let (mut files, mut small) = (0, 0);
+                for file in state.log_data() {
+                    files += 1;
+                    small += usize::from(u64::try_from(file.size()).unwrap_or(0) < small_bytes);
+                }
+                Some((name, files, small))
+            })
+            .collect();
+        counts.sort();
+        counts
     }
 }
 

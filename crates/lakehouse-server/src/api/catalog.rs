@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use lakehouse_api::CatalogApi;
-use lakehouse_types::dataset::{HistoryQuery, RegisterRequest};
+use lakehouse_types::dataset::{HistoryQuery, RegisterRequest, VacuumQuery};
 use lakehouse_types::{ApiError, ErrorCode};
 
 use crate::{ApiJson, Ctx, HttpError};
@@ -31,6 +31,7 @@ pub fn router(service: Arc<dyn CatalogApi>) -> Router {
         )
         .route("/v1/catalog/datasets/{name}/register", post(register))
         .route("/v1/catalog/datasets/{name}/optimize", post(optimize))
+        .route("/v1/catalog/datasets/{name}/vacuum", post(vacuum))
         .route("/v1/catalog/datasets/{name}/history", get(history))
         .with_state(service)
 }
@@ -142,6 +143,25 @@ async fn optimize(
 ) -> Result<Response, HttpError> {
     let Path(name) = path.map_err(|r| bad_path(&r))?;
     Ok(Json(service.optimize(&ctx, &name).await?).into_response())
+}
+
+async fn vacuum(
+    ctx: Ctx,
+    State(service): Svc,
+    path: Result<Path<String>, PathRejection>,
+    query: Result<Query<VacuumQuery>, QueryRejection>,
+) -> Result<Response, HttpError> {
+    let Path(name) = path.map_err(|r| bad_path(&r))?;
+    let Query(query) = query.map_err(|r| {
+        HttpError(ApiError::new(
+            ErrorCode::InvalidParameter,
+            format!(
+                "bad query parameters ({}); dry_run is true or false",
+                r.body_text()
+            ),
+        ))
+    })?;
+    Ok(Json(service.vacuum(&ctx, &name, query).await?).into_response())
 }
 
 async fn delete(
