@@ -6,7 +6,9 @@ latency, the table's data files, and the time of a SQL count and of the manifest
 
 Starts its own server on a temporary directory (default config: compaction past 32 small files) and stops
 it at the end. Prints one line per checkpoint: appends so far, median and p99 of the last 100 appends (ms),
-data files, `SELECT count(*)` (ms) and the manifest (ms).
+data files, `SELECT count(*)` (ms) and the manifest (ms). At the end, the bytes of the table on storage
+before and after a vacuum by hand. Versions are kept `KEEP_DAYS` (environment; default 0, so that the
+vacuum has something to remove) with a grace of `GRACE_SECS` (default 5); background vacuums are off.
 """
 import json
 import os
@@ -36,7 +38,10 @@ def call(url, method="GET", body=None, content_type=None):
 def main():
     work = tempfile.mkdtemp()
     addr_file = os.path.join(work, "addr")
-    env = dict(os.environ, LAKEHOUSE_LOG__LEVEL="warn")
+    env = dict(os.environ, LAKEHOUSE_LOG__LEVEL="warn",
+               LAKEHOUSE_DATASETS__KEEP_VERSIONS=os.environ.get("KEEP_DAYS", "0"),
+               LAKEHOUSE_DATASETS__VACUUM_GRACE_SECS=os.environ.get("GRACE_SECS", "5"),
+               LAKEHOUSE_DATASETS__VACUUM_EVERY_SECS="0")
     server = subprocess.Popen([BIN, "serve", "--data", os.path.join(work, "data"), "--listen", "127.0.0.1:0",
                                "--addr-file", addr_file], env=env, stdout=subprocess.DEVNULL,
                               stderr=open(os.path.join(work, "server.log"), "w"))
@@ -69,6 +74,24 @@ def main():
         for line in metrics.decode().splitlines():
             if line.startswith("lakehouse_catalog_compaction") or line.startswith("lakehouse_catalog_compactions"):
                 print(line)
+        table = pathlib.Path(work, "data", "datasets", "trickle")
+
+        def stored():
+            files = [p for p in table.rglob("*") if p.is_file()]
+            return len(files), sum(p.stat().st_size for p in files)
+
+        time.sleep(float(os.environ.get("GRACE_SECS", "5")) + 1)
+        before = stored()
+        ms, answer = call(f"{url}/v1/catalog/datasets/trickle/vacuum", "POST")
+        done = json.loads(answer)
+        after = stored()
+        print(f"vacuum: {done['files']} data files ({done['bytes']} bytes) and {done['log_files']} log entries "
+              f"removed in {ms:.0f} ms; table on storage {before[0]} files / {before[1]} bytes -> "
+              f"{after[0]} files / {after[1]} bytes")
+        count_ms, counted = call(f"{url}/v1/sql", "POST",
+                                 json.dumps({"sql": "SELECT count(*) FROM trickle"}).encode(), "application/json")
+        assert json.loads(counted)["rows"][0][0] == APPENDS + 1
+        print(f"count after the vacuum: {count_ms:.1f} ms")
     finally:
         server.terminate()
         server.wait(timeout=60)

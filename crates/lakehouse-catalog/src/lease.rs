@@ -40,9 +40,18 @@ pub struct Leases {
     holder: Arc<str>,
 }
 
-/// A lease held: renew it before it expires, release it when done.
+/// A lease held. It is renewed in the background every third of its time to live until released (or
+/// dropped); [`Lease::lost`] says whether a renewal found it taken (this process stalled past its expiry).
 #[derive(Debug)]
 pub struct Lease {
+    state: Arc<tokio::sync::Mutex<Held>>,
+    lost: Arc<std::sync::atomic::AtomicBool>,
+    renewer: tokio::task::JoinHandle<()>,
+}
+
+/// The generation held, and how to make the next.
+#[derive(Debug)]
+struct Held {
     leases: Leases,
     prefix: Path,
     generation: u64,
@@ -93,16 +102,23 @@ impl Leases {
         {
             return Ok(None);
         }
-        let mut lease = Lease {
+        let mut held = Held {
             leases: self.clone(),
             prefix,
             generation: latest.unwrap_or(0),
             ttl,
         };
-        if !lease.next_generation().await? {
+        if !held.next_generation().await? {
             return Ok(None);
         }
-        Ok(Some(lease))
+        let state = Arc::new(tokio::sync::Mutex::new(held));
+        let lost = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let renewer = tokio::spawn(renew_until_lost(Arc::clone(&state), Arc::clone(&lost), ttl));
+        Ok(Some(Lease {
+            state,
+            lost,
+            renewer,
+        }))
     }
 
     async fn read(&self, prefix: &Path, generation: u64) -> Result<Option<Record>> {
@@ -122,21 +138,55 @@ fn generation_path(prefix: &Path, generation: u64) -> Path {
     prefix.clone().join(format!("{generation:020}.json"))
 }
 
+/// Renews the lease every third of `ttl`, until a renewal finds it taken or the task is aborted.
+async fn renew_until_lost(
+    state: Arc<tokio::sync::Mutex<Held>>,
+    lost: Arc<std::sync::atomic::AtomicBool>,
+    ttl: Duration,
+) {
+    let every = (ttl / 3).max(Duration::from_millis(100));
+    loop {
+        tokio::time::sleep(every).await;
+        let renewed = state.lock().await.next_generation().await;
+        match renewed {
+            Ok(true) => {}
+            Ok(false) => {
+                lost.store(true, std::sync::atomic::Ordering::Relaxed);
+                return;
+            }
+            // A failed renewal is tried again; the lease holds until it expires.
+            Err(e) => tracing::debug!(error = %e, "a lease was not renewed"),
+        }
+    }
+}
+
 impl Lease {
-    /// Extends the lease by its time to live from now; `false` when it was lost (it had expired and
-    /// another holder took it).
-    pub async fn renew(&mut self) -> Result<bool> {
-        self.next_generation().await
+    /// Whether another holder took the lease (this holder should stop its work).
+    pub fn lost(&self) -> bool {
+        self.lost.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Gives the lease up (best-effort: an undeleted one expires).
     pub async fn release(self) {
-        let path = generation_path(&self.prefix, self.generation);
-        if let Err(e) = self.leases.store.delete(&path).await {
+        self.renewer.abort();
+        let held = self.state.lock().await;
+        if self.lost() {
+            return;
+        }
+        let path = generation_path(&held.prefix, held.generation);
+        if let Err(e) = held.leases.store.delete(&path).await {
             tracing::debug!(lease = %path, error = %e, "a lease was left to expire");
         }
     }
+}
 
+impl Drop for Lease {
+    fn drop(&mut self) {
+        self.renewer.abort();
+    }
+}
+
+impl Held {
     /// Creates the generation after the one held; `false` when another holder created it first.
     async fn next_generation(&mut self) -> Result<bool> {
         let next = self.generation + 1;
@@ -191,48 +241,60 @@ mod tests {
             Leases::new(store(dir.path())),
             Leases::new(store(dir.path())),
         );
-        let long = Duration::from_secs(600);
-        let mut held = a
-            .try_acquire("upkeep", "t", long)
+        let ttl = Duration::from_millis(600);
+        let held = a
+            .try_acquire("upkeep", "t", ttl)
             .await
             .expect("a")
             .expect("free");
         assert!(
-            b.try_acquire("upkeep", "t", long)
+            b.try_acquire("upkeep", "t", ttl)
                 .await
                 .expect("b")
                 .is_none()
         );
-        assert!(held.renew().await.expect("renew"));
+        // Renewed in the background: still held well past its first expiry.
+        tokio::time::sleep(ttl * 3).await;
         assert!(
-            b.try_acquire("upkeep", "t", long)
+            b.try_acquire("upkeep", "t", ttl)
                 .await
                 .expect("b")
                 .is_none()
         );
+        assert!(!held.lost());
         // Another subject is another lease.
         assert!(
-            b.try_acquire("upkeep", "u", long)
+            b.try_acquire("upkeep", "u", ttl)
                 .await
                 .expect("b")
                 .is_some()
         );
         held.release().await;
-        let short = b
-            .try_acquire("upkeep", "t", Duration::ZERO)
+        let taken = b
+            .try_acquire("upkeep", "t", ttl)
             .await
             .expect("b")
             .expect("released");
-        // b's lease expired at once: a takes it over, and b's renewal finds it lost.
-        let mut short = short;
-        let taken = a.try_acquire("upkeep", "t", long).await.expect("a");
-        assert!(taken.is_some());
-        assert!(!short.renew().await.expect("renew"));
+        // A holder that stops renewing (a process killed) loses it once it expires.
+        taken.renewer.abort();
+        assert!(
+            a.try_acquire("upkeep", "t", ttl)
+                .await
+                .expect("a")
+                .is_none()
+        );
+        tokio::time::sleep(ttl + Duration::from_millis(100)).await;
+        let again = a
+            .try_acquire("upkeep", "t", ttl)
+            .await
+            .expect("a")
+            .expect("expired");
+        drop(taken);
+        again.release().await;
         // Racing takers: exactly one wins.
-        taken.expect("taken").release().await;
         let racers: Vec<_> = (0..8).map(|_| Leases::new(store(dir.path()))).collect();
         let won =
-            futures::future::join_all(racers.iter().map(|l| l.try_acquire("upkeep", "t", long)))
+            futures::future::join_all(racers.iter().map(|l| l.try_acquire("upkeep", "t", ttl)))
                 .await
                 .into_iter()
                 .filter(|r| matches!(r, Ok(Some(_))))

@@ -38,6 +38,8 @@ pub struct MaintenanceConfig {
     pub vacuum_grace_secs: u64,
     /// A table is vacuumed in the background at most this often, in seconds (0: only on request).
     pub vacuum_every_secs: u64,
+    /// Seconds a table's upkeep lease outlives its holder (renewed every third of it while held).
+    pub upkeep_lease_secs: u64,
     /// Tables with settings of their own (`[datasets.tables.NAME]`).
     pub tables: HashMap<String, TableConfig>,
 }
@@ -59,6 +61,7 @@ impl Default for MaintenanceConfig {
             keep_versions: 7.0,
             vacuum_grace_secs: 6 * 3600,
             vacuum_every_secs: 3600,
+            upkeep_lease_secs: 60,
             tables: HashMap::new(),
         }
     }
@@ -133,9 +136,6 @@ pub struct MaintenanceStats {
     pub last_vacuum_unix: AtomicU64,
 }
 
-/// How long a table's upkeep lease lasts unless renewed (between commits of a run).
-const LEASE_TTL: Duration = Duration::from_secs(600);
-
 /// Most compaction commits one run makes (each rewrites about `compact_target_bytes`); what is left waits for
 /// the next write or request.
 const MAX_COMMITS_PER_RUN: usize = 64;
@@ -165,7 +165,8 @@ impl Maintenance {
 
     /// The table's upkeep lease, unless another instance holds it.
     async fn lease(&self, name: &str) -> Result<Option<Lease>> {
-        self.leases.try_acquire("upkeep", name, LEASE_TTL).await
+        let ttl = Duration::from_secs(self.config.upkeep_lease_secs.max(1));
+        self.leases.try_acquire("upkeep", name, ttl).await
     }
 
     /// Whether the table is due a background vacuum (and, if so, marks it as vacuumed now).
@@ -336,11 +337,11 @@ impl Maintenance {
             dataset: name.to_owned(),
             ..OptimizeResponse::default()
         };
-        let Some(mut lease) = self.lease(name).await? else {
+        let Some(lease) = self.lease(name).await? else {
             total.skipped = Some(HELD_ELSEWHERE.into());
             return Ok(total);
         };
-        let done = self.compactions(tables, name, &mut lease, total).await;
+        let done = self.compactions(tables, name, &lease, total).await;
         lease.release().await;
         done
     }
@@ -349,12 +350,12 @@ impl Maintenance {
         &self,
         tables: &Tables,
         name: &str,
-        lease: &mut Lease,
+        lease: &Lease,
         mut total: OptimizeResponse,
     ) -> Result<OptimizeResponse> {
         let policy = self.config.policy();
         for commit in 0..MAX_COMMITS_PER_RUN {
-            if commit > 0 && !lease.renew().await? {
+            if lease.lost() {
                 total.skipped = Some(HELD_ELSEWHERE.into());
                 return Ok(total);
             }
@@ -397,6 +398,11 @@ impl Maintenance {
             total.bytes_removed += done.bytes_removed;
             total.bytes_added += done.bytes_added;
             total.rows += done.rows;
+            // A run takes on the small files there were when it began: under a steady stream of appends
+            // it would otherwise go on to its last commit, rewriting a few new files each time.
+            if total.files_removed >= total.small_files {
+                break;
+            }
         }
         Ok(total)
     }

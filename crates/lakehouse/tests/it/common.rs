@@ -61,6 +61,25 @@ pub(crate) async fn spawn_on(
     }
 }
 
+/// Two servers over one fresh bucket on a new S3 server, as two instances of one deployment; each with its
+/// own data directory (its local caches) and `extra` config.
+pub(crate) async fn two_on_one_bucket(extra: &str) -> (TestServer, TestServer, S3Guard) {
+    let bucket = format!("lakehouse-test-{}", rand::random::<u32>());
+    let s3 = S3Server::start(&bucket).await;
+    let secrets = tempfile::tempdir().unwrap();
+    let config = s3.config_toml(secrets.path());
+    let a = server().config(&config).config(extra).spawn().await;
+    let b = server().config(&config).config(extra).spawn().await;
+    (
+        a,
+        b,
+        S3Guard {
+            _s3: s3,
+            _secrets: secrets,
+        },
+    )
+}
+
 /// Sends a request and reads the answer as JSON (for answers a test inspects whatever their status).
 async fn answer_json(request: reqwest::RequestBuilder) -> Value {
     request

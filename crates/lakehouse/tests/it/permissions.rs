@@ -92,7 +92,7 @@ fn probes(rng: &mut StdRng, n: usize, parquet_part: &str) -> Vec<Probe> {
         let j = rng.random_range(0..6);
         let corpus = json!({"name": format!("c{}", j % 2), "dataset": "people", "id_column": "person_id",
                             "text": "{role}. {bio}", "fields": ["first_name", "role"]});
-        let p = match rng.random_range(0..29) {
+        let p = match rng.random_range(0..30) {
             0 => Probe::new(
                 Method::POST,
                 format!("/v1/ingest/new_{i}?mode=create"),
@@ -252,6 +252,16 @@ fn probes(rng: &mut StdRng, n: usize, parquet_part: &str) -> Vec<Probe> {
                 Method::GET,
                 "/v1/catalog/datasets/matrix_recordings/history",
                 Action("recordings.read", &[]),
+            ),
+            // So is vacuum, dry run or not.
+            28 => Probe::new(
+                Method::POST,
+                if j % 2 == 0 {
+                    "/v1/catalog/datasets/people/vacuum?dry_run=true"
+                } else {
+                    "/v1/catalog/datasets/people/vacuum"
+                },
+                Admin,
             ),
             // Bodies a form can send, read only by their declared type.
             _ => {
