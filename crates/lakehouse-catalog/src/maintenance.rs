@@ -68,10 +68,11 @@ impl Default for MaintenanceConfig {
 }
 
 impl MaintenanceConfig {
-    fn policy(&self) -> CompactPolicy {
+    fn policy(&self, tiered: bool) -> CompactPolicy {
         CompactPolicy {
             small_file_bytes: self.compact_small_bytes,
             target_bytes: self.compact_target_bytes.max(1),
+            tiered,
         }
     }
 
@@ -244,7 +245,7 @@ impl Maintenance {
         if small < self.config.compact_small_files {
             return;
         }
-        match self.run(tables, name).await {
+        match self.run(tables, name, true).await {
             Ok(done) => tracing::info!(
                 task = "compaction",
                 dataset = %name,
@@ -268,7 +269,7 @@ impl Maintenance {
     pub(crate) async fn optimize(&self, tables: &Tables, name: &str) -> Result<OptimizeResponse> {
         let lock = self.lock(name);
         let _turn = lock.lock().await;
-        self.run(tables, name).await
+        self.run(tables, name, false).await
     }
 
     /// Vacuums `name` now (waiting for a run in progress here); with `dry_run`, only reports.
@@ -331,8 +332,8 @@ impl Maintenance {
         Ok(done)
     }
 
-    /// Compaction commits one after another; the answer sums them.
-    async fn run(&self, tables: &Tables, name: &str) -> Result<OptimizeResponse> {
+    /// Compaction commits one after another (of like-sized files only when `tiered`); the answer sums them.
+    async fn run(&self, tables: &Tables, name: &str, tiered: bool) -> Result<OptimizeResponse> {
         let mut total = OptimizeResponse {
             dataset: name.to_owned(),
             ..OptimizeResponse::default()
@@ -341,7 +342,9 @@ impl Maintenance {
             total.skipped = Some(HELD_ELSEWHERE.into());
             return Ok(total);
         };
-        let done = self.compactions(tables, name, &lease, total).await;
+        let done = self
+            .compactions(tables, name, &lease, total, self.config.policy(tiered))
+            .await;
         lease.release().await;
         done
     }
@@ -352,8 +355,8 @@ impl Maintenance {
         name: &str,
         lease: &Lease,
         mut total: OptimizeResponse,
+        policy: CompactPolicy,
     ) -> Result<OptimizeResponse> {
-        let policy = self.config.policy();
         for commit in 0..MAX_COMMITS_PER_RUN {
             if lease.lost() {
                 total.skipped = Some(HELD_ELSEWHERE.into());

@@ -11,9 +11,11 @@
 //!   a version that was replaced a moment ago, and an ingest still writing the files it has not committed.
 //!   It must exceed the longest query and the longest ingest.
 //!
-//! The log remembers removed files only as long as the table's `delta.deletedFileRetentionDuration` (7
-//! days by default): a checkpoint leaves out older ones, and the full mode would then take their files
-//! for never-committed ones. A table kept longer gets that property raised first (one metadata commit).
+//! The log remembers removed files as long as the table's `delta.deletedFileRetentionDuration` (7 days by
+//! default): a checkpoint leaves out older ones, and the full mode would then take their files for
+//! never-committed ones. So a vacuum first sets that property to the retention (or the grace, if longer)
+//! when it differs, as one metadata commit: kept longer, no file a kept version needs is taken; kept
+//! shorter, checkpoints stop carrying a week of removed files (a week of search recordings is some 600,000).
 //!
 //! Commits before the oldest kept version are removed up to the last checkpoint before it, as deltalake's
 //! log clean-up does; the table then opens from that checkpoint.
@@ -66,8 +68,11 @@ impl Tables {
             .snapshot()?
             .table_config()
             .deleted_file_retention_duration();
-        if remembered < keep {
-            if dry_run {
+        let wanted = whole_seconds(keep.max(policy.grace));
+        if remembered != wanted {
+            if !dry_run {
+                table = self.remember_removed_files_for(name, table, wanted).await?;
+            } else if remembered < keep {
                 report.skipped = Some(format!(
                     "the log remembers removed files for {} days, less than the retention; a vacuum first \
                      raises that (one commit), then removes what it finds",
@@ -75,7 +80,6 @@ impl Tables {
                 ));
                 return Ok(report);
             }
-            table = self.remember_removed_files_for(name, table, keep).await?;
         }
         let store = table.log_store().object_store(None);
         let sizes = file_sizes(&store).await?;
@@ -120,16 +124,20 @@ impl Tables {
         Ok(report)
     }
 
-    /// Sets the table's memory of removed files to `keep` (rounded up to a second), as one commit.
+    /// Sets how long the table's log remembers removed files, as one commit.
     async fn remember_removed_files_for(
         &self,
         name: &str,
         table: deltalake::DeltaTable,
-        keep: Duration,
+        wanted: Duration,
     ) -> Result<deltalake::DeltaTable> {
-        let secs = keep.as_secs() + u64::from(keep.subsec_nanos() > 0);
-        let value = format!("interval {secs} seconds");
-        tracing::info!(dataset = %name, property = TOMBSTONE_RETENTION, %value, "raising the log's memory of removed files to the retention");
+        let value = format!("interval {} seconds", wanted.as_secs());
+        tracing::info!(
+            dataset = %name,
+            property = TOMBSTONE_RETENTION,
+            %value,
+            "the log's memory of removed files set to the retention"
+        );
         let table = table
             .set_tbl_properties()
             .with_properties(HashMap::from([(TOMBSTONE_RETENTION.to_owned(), value)]))
@@ -145,6 +153,11 @@ impl Tables {
         self.remember_written(name, &table).await;
         Ok(table)
     }
+}
+
+/// `d` rounded up to a whole second (the property's unit here).
+fn whole_seconds(d: Duration) -> Duration {
+    Duration::from_secs(d.as_secs().saturating_add(u64::from(d.subsec_nanos() > 0)))
 }
 
 /// Every data file under a table's root with its size, by path inside the table (the log left out: a
@@ -195,6 +208,7 @@ mod tests {
         let policy = CompactPolicy {
             small_file_bytes: 1 << 20,
             target_bytes: 1 << 26,
+            tiered: false,
         };
         assert_eq!(
             week.compact("t", policy).await.expect("compact").version,
