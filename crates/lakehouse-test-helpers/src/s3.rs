@@ -2,11 +2,45 @@
 //!
 //! `moto_server` (PyPI `moto[server]` 5.x) speaks the S3 API and honours conditional writes. The test command
 //! installs it; the binary is found through `LAKEHOUSE_MOTO_SERVER` or on `PATH`.
+//!
+//! S3 checks a write's condition (`If-None-Match: *`, on which every Delta commit relies) and stores the
+//! object as one step. moto checks, then stores, on one thread per request: two instances committing the same
+//! version at once could both be told they won (seen: an acknowledged append lost in a two-instance test).
+//! So the server is started from moto's own Python with its application behind one lock, which makes each
+//! request one step again, as on S3.
 
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+/// moto's server with every request under one lock (see the module's documentation); argv: host, port.
+const SERIALIZED_MOTO: &str = r#"
+import sys, threading
+from werkzeug.serving import run_simple
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+app = DomainDispatcherApplication(create_backend_app)
+lock = threading.Lock()
+def one_at_a_time(environ, start_response):
+    with lock:
+        return list(app(environ, start_response))
+run_simple(sys.argv[1], int(sys.argv[2]), one_at_a_time, threaded=True, request_handler=MotoRequestHandler)
+"#;
+
+/// The Python that runs `program` (a `moto_server` script found as given or on `PATH`), from its `#!` line.
+fn interpreter_of(program: &str) -> Option<std::path::PathBuf> {
+    let path = if program.contains('/') {
+        std::path::PathBuf::from(program)
+    } else {
+        std::env::split_paths(&std::env::var_os("PATH")?)
+            .map(|dir| dir.join(program))
+            .find(|candidate| candidate.is_file())?
+    };
+    let text = std::fs::read(&path).ok()?;
+    let first = text.split(|b| *b == b'\n').next()?;
+    let line = std::str::from_utf8(first).ok()?.strip_prefix("#!")?.trim();
+    (line.contains("python") && !line.contains(' ')).then(|| std::path::PathBuf::from(line))
+}
 
 /// A running S3-compatible server with one bucket.
 #[derive(Debug)]
@@ -27,8 +61,20 @@ impl S3Server {
             .local_addr()
             .unwrap()
             .port();
-        let child = Command::new(&program)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        let mut command = match interpreter_of(&program) {
+            Some(python) => {
+                let mut c = Command::new(python);
+                c.args(["-c", SERIALIZED_MOTO, "127.0.0.1", &port.to_string()]);
+                c
+            }
+            None => {
+                let mut c = Command::new(&program);
+                c.args(["-H", "127.0.0.1", "-p", &port.to_string()]);
+                c
+            }
+        };
+        let child = command
+            .env("MOTO_PORT", port.to_string())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
