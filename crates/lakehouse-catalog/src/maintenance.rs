@@ -151,6 +151,8 @@ pub(crate) struct Maintenance {
     running: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// When each table was last vacuumed in the background here.
     vacuumed: std::sync::Mutex<HashMap<String, Instant>>,
+    /// Tables written since their upkeep last looked.
+    pending: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 impl Maintenance {
@@ -161,6 +163,7 @@ impl Maintenance {
             leases: Leases::new(store),
             running: std::sync::Mutex::default(),
             vacuumed: std::sync::Mutex::default(),
+            pending: std::sync::Mutex::default(),
         }
     }
 
@@ -203,32 +206,52 @@ impl Maintenance {
             return;
         }
         let (this, tables, name) = (Arc::clone(self), tables.clone(), name.to_owned());
+        // The write is marked; whoever holds the table's turn after the mark looks again (a write that
+        // landed during a run would otherwise wait for the next write to be compacted).
+        if let Ok(mut pending) = self.pending.lock() {
+            pending.insert(name.clone());
+        }
         tokio::spawn(async move {
-            let lock = this.lock(&name);
-            let Ok(_turn) = lock.try_lock() else {
-                return;
-            };
-            if compact {
-                this.compact_if_due(&tables, &name).await;
-            }
-            if this.vacuum_due(&name) {
-                match this.vacuum_leased(&tables, &name, false).await {
-                    Ok(done) if done.files > 0 || done.log_files > 0 => tracing::info!(
-                        task = "vacuum",
-                        dataset = %name,
-                        files = done.files,
-                        bytes = done.bytes,
-                        log_files = done.log_files,
-                        oldest_kept_version = done.oldest_kept_version,
-                        "vacuumed"
-                    ),
-                    Ok(_) => {}
-                    Err(e) => {
-                        tracing::warn!(task = "vacuum", dataset = %name, error = %e, "vacuum stopped")
-                    }
+            loop {
+                let lock = this.lock(&name);
+                let Ok(_turn) = lock.try_lock() else {
+                    return;
+                };
+                let marked = this
+                    .pending
+                    .lock()
+                    .map(|mut p| p.remove(&name))
+                    .unwrap_or(false);
+                if !marked {
+                    return;
                 }
+                this.upkeep(&tables, &name, compact).await;
             }
         });
+    }
+
+    /// One round of background upkeep of a table: compaction when due, then a vacuum when due.
+    async fn upkeep(&self, tables: &Tables, name: &str, compact: bool) {
+        if compact {
+            self.compact_if_due(tables, name).await;
+        }
+        if self.vacuum_due(name) {
+            match self.vacuum_leased(tables, name, false).await {
+                Ok(done) if done.files > 0 || done.log_files > 0 => tracing::info!(
+                    task = "vacuum",
+                    dataset = %name,
+                    files = done.files,
+                    bytes = done.bytes,
+                    log_files = done.log_files,
+                    oldest_kept_version = done.oldest_kept_version,
+                    "vacuumed"
+                ),
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(task = "vacuum", dataset = %name, error = %e, "vacuum stopped")
+                }
+            }
+        }
     }
 
     async fn compact_if_due(&self, tables: &Tables, name: &str) {

@@ -91,13 +91,7 @@ impl Tables {
             .with_retention_period(retention)
             .with_enforce_retention_duration(false)
             .with_dry_run(dry_run)
-            .with_commit_properties(commit_properties(
-                [(
-                    "lakehouse".to_owned(),
-                    serde_json::json!({"source": "vacuum"}),
-                )],
-                false,
-            ))
+            .with_commit_properties(vacuum_commit())
             .await
             .map_err(|e| Error::from_write(name, e))?;
         report.files = metrics.files_deleted.len();
@@ -141,18 +135,23 @@ impl Tables {
         let table = table
             .set_tbl_properties()
             .with_properties(HashMap::from([(TOMBSTONE_RETENTION.to_owned(), value)]))
-            .with_commit_properties(commit_properties(
-                [(
-                    "lakehouse".to_owned(),
-                    serde_json::json!({"source": "vacuum"}),
-                )],
-                false,
-            ))
+            .with_commit_properties(vacuum_commit())
             .await
             .map_err(|e| Error::from_write(name, e))?;
         self.remember_written(name, &table).await;
         Ok(table)
     }
+}
+
+/// The properties of the commits a vacuum makes (marked as its own in the history).
+fn vacuum_commit() -> deltalake::kernel::transaction::CommitProperties {
+    commit_properties(
+        [(
+            "lakehouse".to_owned(),
+            serde_json::json!({"source": "vacuum"}),
+        )],
+        false,
+    )
 }
 
 /// `d` rounded up to a whole second (the property's unit here).

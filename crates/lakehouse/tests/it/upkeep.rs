@@ -71,20 +71,8 @@ async fn many_appends_stay_few_files(backend: Backend) {
         scalar(&http, url, "SELECT count(*) FROM \"trickle@v5\"").await,
         6
     );
-    let metrics = http
-        .get(format!("{url}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let compactions = metrics
-        .lines()
-        .find(|l| l.starts_with("lakehouse_catalog_compactions"))
-        .and_then(|l| l.split_whitespace().last())
-        .and_then(|v| v.parse::<f64>().ok())
-        .unwrap_or(0.0);
+    let metrics = metrics_text(&http, url).await;
+    let compactions = counter(&http, url, "lakehouse_catalog_compactions").await;
     assert!(compactions >= 1.0, "{metrics}");
 
     // On request: what small files are left become one (or nothing is left to do).
@@ -288,14 +276,7 @@ async fn retention_and_vacuum(backend: Backend) {
     // Appends go on; the metrics count what went, and each table's files.
     one_row_appends_more(&http, url, "trail", 10).await;
     assert_eq!(scalar(&http, url, "SELECT count(*) FROM trail").await, 11);
-    let metrics = http
-        .get(format!("{url}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics_text(&http, url).await;
     assert!(
         metrics.contains("\nlakehouse_catalog_vacuum_files_removed_total 10\n"),
         "{metrics}"
@@ -464,17 +445,21 @@ on_both_backends!(
     kill_9_during_compaction_and_vacuum
 );
 
-/// A counter's value in a `/metrics` text (0 when absent).
-async fn counter(http: &Client, url: &str, name: &str) -> f64 {
-    let metrics = http
-        .get(format!("{url}/metrics"))
+/// The `/metrics` text.
+async fn metrics_text(http: &Client, url: &str) -> String {
+    http.get(format!("{url}/metrics"))
         .send()
         .await
         .unwrap()
         .text()
         .await
-        .unwrap();
-    metrics
+        .unwrap()
+}
+
+/// A counter's value in `/metrics` (0 when absent).
+async fn counter(http: &Client, url: &str, name: &str) -> f64 {
+    metrics_text(http, url)
+        .await
         .lines()
         .find(|l| l.starts_with(name))
         .and_then(|l| l.split_whitespace().last())
