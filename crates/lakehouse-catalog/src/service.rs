@@ -296,6 +296,31 @@ impl Catalog {
         Ok(())
     }
 
+    /// Upkeep by hand (`what`: compacting, vacuuming) is the admin's, on an existing dataset; `otherwise` says
+    /// how tables get it without one.
+    async fn upkeep_target(
+        &self,
+        ctx: &RequestContext,
+        name: &str,
+        what: &str,
+        otherwise: &str,
+    ) -> Result<(), ApiError> {
+        if !ctx.caller.is_admin() {
+            return Err(ApiError::new(
+                lakehouse_types::ErrorCode::Forbidden,
+                format!(
+                    "{what} a dataset is an admin task (role {} may not); tables are {otherwise}",
+                    ctx.caller.role
+                ),
+            ));
+        }
+        validate_name(name)?;
+        if !self.tables.exists(name).await? {
+            return Err(Error::NotFound(name.to_owned()).into());
+        }
+        Ok(())
+    }
+
     /// Whether the caller may register `files`: each a valid key outside the services' own prefixes (for
     /// every role: a Delta log or checkpoint registered as a dataset would expose other tables' file names
     /// and column statistics), each one the caller may read as a raw object (`storage.read` within its
@@ -454,20 +479,13 @@ impl CatalogApi for Catalog {
         ctx: &RequestContext,
         name: &str,
     ) -> lakehouse_api::Result<OptimizeResponse> {
-        if !ctx.caller.is_admin() {
-            return Err(ApiError::new(
-                lakehouse_types::ErrorCode::Forbidden,
-                format!(
-                    "compacting a dataset is an admin task (role {} may not); tables are compacted on their \
-                     own once [datasets] compact_small_files small files pile up",
-                    ctx.caller.role
-                ),
-            ));
-        }
-        validate_name(name)?;
-        if !self.tables.exists(name).await? {
-            return Err(Error::NotFound(name.to_owned()).into());
-        }
+        self.upkeep_target(
+            ctx,
+            name,
+            "compacting",
+            "compacted on their own once [datasets] compact_small_files small files pile up",
+        )
+        .await?;
         let done = self.maintenance.optimize(&self.tables, name).await?;
         tracing::info!(
             task = "compaction",
@@ -488,20 +506,13 @@ impl CatalogApi for Catalog {
         name: &str,
         query: VacuumQuery,
     ) -> lakehouse_api::Result<VacuumResponse> {
-        if !ctx.caller.is_admin() {
-            return Err(ApiError::new(
-                lakehouse_types::ErrorCode::Forbidden,
-                format!(
-                    "vacuuming a dataset is an admin task (role {} may not); tables are vacuumed on their \
-                     own every [datasets] vacuum_every_secs",
-                    ctx.caller.role
-                ),
-            ));
-        }
-        validate_name(name)?;
-        if !self.tables.exists(name).await? {
-            return Err(Error::NotFound(name.to_owned()).into());
-        }
+        self.upkeep_target(
+            ctx,
+            name,
+            "vacuuming",
+            "vacuumed on their own every [datasets] vacuum_every_secs",
+        )
+        .await?;
         let dry_run = query.dry_run.unwrap_or(false);
         let done = self.maintenance.vacuum(&self.tables, name, dry_run).await?;
         tracing::info!(

@@ -60,19 +60,21 @@ async fn list(ctx: Ctx, State(service): Svc) -> Result<Response, HttpError> {
     Ok(Json(service.list_datasets(&ctx).await?).into_response())
 }
 
-/// `?limit=&before=`, refused with the JSON error body when malformed.
-fn history_query(
-    query: Result<Query<HistoryQuery>, QueryRejection>,
-) -> Result<HistoryQuery, HttpError> {
+/// Query parameters, refused with the JSON error body when malformed (`hint` says what they take).
+fn query_params<T>(query: Result<Query<T>, QueryRejection>, hint: &str) -> Result<T, HttpError> {
     query.map(|Query(q)| q).map_err(|r| {
         HttpError(ApiError::new(
             ErrorCode::InvalidParameter,
-            format!(
-                "bad query parameters ({}); limit is a count, before a version",
-                r.body_text()
-            ),
+            format!("bad query parameters ({}); {hint}", r.body_text()),
         ))
     })
+}
+
+/// `?limit=&before=`.
+fn history_query(
+    query: Result<Query<HistoryQuery>, QueryRejection>,
+) -> Result<HistoryQuery, HttpError> {
+    query_params(query, "limit is a count, before a version")
 }
 
 /// The manifest; `?limit=&before=` pages its history.
@@ -152,15 +154,7 @@ async fn vacuum(
     query: Result<Query<VacuumQuery>, QueryRejection>,
 ) -> Result<Response, HttpError> {
     let Path(name) = path.map_err(|r| bad_path(&r))?;
-    let Query(query) = query.map_err(|r| {
-        HttpError(ApiError::new(
-            ErrorCode::InvalidParameter,
-            format!(
-                "bad query parameters ({}); dry_run is true or false",
-                r.body_text()
-            ),
-        ))
-    })?;
+    let query = query_params(query, "dry_run is true or false")?;
     Ok(Json(service.vacuum(&ctx, &name, query).await?).into_response())
 }
 
