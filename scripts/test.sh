@@ -53,3 +53,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 echo "==> cargo test"
 cargo test --workspace --locked --no-fail-fast
+
+# The reader of the usearch snapshots of earlier versions is a feature off by default (see
+# crates/lakehouse-vector/src/hnsw/usearch.rs); its conversion is tested here.
+echo "==> cargo clippy and test, lakehouse-vector --features usearch-snapshots"
+cargo clippy -p lakehouse-vector --features usearch-snapshots --all-targets --locked -- -D warnings
+cargo test -p lakehouse-vector --features usearch-snapshots --locked --lib usearch

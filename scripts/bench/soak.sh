@@ -6,6 +6,10 @@
 #
 #   scripts/bench/soak.sh [path/to/lakehouse] [seconds] [connections]
 #
+# With SLICE_SECS set (60, say), the load runs as back-to-back runs of that length and one line per slice
+# gives its requests/s, p99, socket errors (time-outs among them) and the server's RSS at its end: how the
+# rate and memory move over a long run (tables over time: the last minute against the first).
+#
 # Build the binary first: cargo build --release -p lakehouse. wrk (Debian package `wrk`) runs on the same
 # machine as the server.
 set -euo pipefail
@@ -44,7 +48,14 @@ start_rss=$(rss)
 echo "RSS at start (data loaded, corpus built): $start_rss MB"
 ( while sleep 10; do rss >>"$work/rss" 2>/dev/null && echo >>"$work/rss" || exit 0; done ) &
 sampler=$!
-wrk -t2 -c"$connections" -d"${seconds}s" --timeout 30s -s scripts/bench/soak.lua "$url" | grep '^SOAK'
+if [ -n "${SLICE_SECS:-}" ]; then
+  for slice in $(seq 1 $((seconds / SLICE_SECS))); do
+    line=$(wrk -t2 -c"$connections" -d"${SLICE_SECS}s" --timeout 30s -s scripts/bench/soak.lua "$url" | grep '^SOAK')
+    echo "slice $slice (to $((slice * SLICE_SECS)) s): ${line#SOAK } rss_mb=$(rss)"
+  done
+else
+  wrk -t2 -c"$connections" -d"${seconds}s" --timeout 30s -s scripts/bench/soak.lua "$url" | grep '^SOAK'
+fi
 kill "$sampler" 2>/dev/null || true
 end_rss=$(rss)
 peak_sampled=$(sort -n "$work/rss" | tail -1)

@@ -6,16 +6,14 @@
 
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray};
 use arrow::datatypes::{DataType, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
-use arrow::util::display::{ArrayFormatter, FormatOptions};
 use async_trait::async_trait;
 use lakehouse_types::dataset::{SqlColumn, SqlRequest, SqlResponse};
 use lakehouse_types::health::ServiceHealth;
 use lakehouse_types::{ApiError, RequestContext};
 
-use crate::Result;
+use crate::{Cells, Result};
 
 /// Read-only SQL: every dataset is a table, `"name@v3"` is version 3 of it.
 #[async_trait]
@@ -62,7 +60,7 @@ impl QueryResult {
             let cells = batch
                 .columns()
                 .iter()
-                .map(JsonColumn::new)
+                .map(|c| Cells::EXACT.column(c).map_err(encode_error))
                 .collect::<Result<Vec<_>>>()?;
             for row in 0..batch.num_rows() {
                 rows.push(cells.iter().map(|c| c.value(row)).collect());
@@ -200,56 +198,6 @@ pub fn type_name(data_type: &DataType) -> String {
         DataType::Dictionary(_, value) => type_name(value),
         other => other.to_string().to_ascii_lowercase(),
     }
-}
-
-/// Converts one column's cells to JSON: numbers and booleans natively, everything else as its display text.
-struct JsonColumn<'a> {
-    array: &'a ArrayRef,
-    formatter: ArrayFormatter<'a>,
-}
-
-impl<'a> JsonColumn<'a> {
-    fn new(array: &'a ArrayRef) -> Result<Self> {
-        let formatter = ArrayFormatter::try_new(array.as_ref(), &FormatOptions::default())
-            .map_err(encode_error)?;
-        Ok(JsonColumn { array, formatter })
-    }
-
-    // Numbers and booleans become JSON numbers and booleans; every other kind (dates, decimals, strings,
-
-    // lists, ...) is sent as arrow's display text.
-
-    #[allow(clippy::wildcard_enum_match_arm)]
-    fn value(&self, row: usize) -> serde_json::Value {
-        use arrow::datatypes as t;
-        use serde_json::Value;
-        let a = self.array;
-        if a.is_null(row) {
-            return Value::Null;
-        }
-        match a.data_type() {
-            DataType::Boolean => Value::Bool(a.as_boolean().value(row)),
-            DataType::Int8 => a.as_primitive::<t::Int8Type>().value(row).into(),
-            DataType::Int16 => a.as_primitive::<t::Int16Type>().value(row).into(),
-            DataType::Int32 => a.as_primitive::<t::Int32Type>().value(row).into(),
-            DataType::Int64 => a.as_primitive::<t::Int64Type>().value(row).into(),
-            DataType::UInt8 => a.as_primitive::<t::UInt8Type>().value(row).into(),
-            DataType::UInt16 => a.as_primitive::<t::UInt16Type>().value(row).into(),
-            DataType::UInt32 => a.as_primitive::<t::UInt32Type>().value(row).into(),
-            DataType::UInt64 => a.as_primitive::<t::UInt64Type>().value(row).into(),
-            DataType::Float32 => float(f64::from(a.as_primitive::<t::Float32Type>().value(row))),
-            DataType::Float64 => float(a.as_primitive::<t::Float64Type>().value(row)),
-            _ => Value::String(self.formatter.value(row).to_string()),
-        }
-    }
-}
-
-/// JSON has no NaN or infinities; those go as strings.
-fn float(v: f64) -> serde_json::Value {
-    serde_json::Number::from_f64(v).map_or_else(
-        || serde_json::Value::String(v.to_string()),
-        serde_json::Value::Number,
-    )
 }
 
 #[cfg(test)]

@@ -18,6 +18,8 @@
 //! - [`service`]: [`Catalog`], the [`lakehouse_api::CatalogApi`] implementation.
 //! - [`names`]: dataset name rules.
 //! - [`ordered`]: listings in key order, which the Delta kernel relies on.
+//! - `report`: what catalogd reports to `/metrics`.
+//! - `datafiles`: a version's data files, written on two threads; `stats`: their statistics for the log.
 #![deny(missing_docs)]
 
 mod datafiles;
@@ -28,8 +30,10 @@ pub mod manifest;
 pub mod names;
 pub mod ordered;
 pub mod register;
+mod report;
 pub mod schema;
 pub mod service;
+mod stats;
 pub mod tables;
 
 use lakehouse_types::dataset::SchemaDiff;

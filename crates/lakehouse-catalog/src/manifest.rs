@@ -174,8 +174,13 @@ mod tests {
 
     #[test]
     fn commit_info_is_read() {
-        let commit = br#"{"add":{"path":"x"}}
-{"commitInfo":{"timestamp":1700000000000,"operation":"WRITE","operationParameters":{"mode":"Append"},"operationMetrics":{"num_added_rows":42}}}"#;
+        let commit = concat!(
+            r#"{"add":{"path":"x"}}"#,
+            "\n",
+            r#"{"commitInfo":{"timestamp":1700000000000,"operation":"WRITE","#,
+            r#""operationParameters":{"mode":"Append"},"operationMetrics":{"num_added_rows":42}}}"#,
+        )
+        .as_bytes();
         let e = parse_commit(3, commit);
         assert_eq!(
             (

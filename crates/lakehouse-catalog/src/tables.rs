@@ -26,9 +26,6 @@ use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
 use deltalake::kernel::{Action, MetadataExt, StructType};
 use deltalake::operations::create::CreateBuilder;
 use deltalake::operations::write::{SchemaMode, WriteBuilder};
-use deltalake::parquet::basic::Compression;
-use deltalake::parquet::file::properties::WriterProperties;
-use deltalake::parquet::schema::types::ColumnPath;
 use deltalake::protocol::{DeltaOperation, SaveMode};
 use deltalake::{DeltaTable, DeltaTableBuilder, DeltaTableError};
 use futures::{StreamExt, TryStreamExt};
@@ -37,7 +34,8 @@ use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
 use url::Url;
 
-use crate::datafiles;
+use crate::datafiles::{self, writer_properties};
+pub use crate::datafiles::{ROW_GROUP_ROWS, TARGET_FILE_SIZE};
 use crate::names::validate_name;
 use crate::schema::{Reconciled, columns_of, reconcile, summarize};
 use crate::{Error, Result};
@@ -57,33 +55,6 @@ pub use vacuum::VacuumPolicy;
 /// A checkpoint is written after every this many commits, so that reading a table's current version
 /// costs one checkpoint and fewer commits than this, whatever its age (deltalake's own default).
 pub const CHECKPOINT_INTERVAL: u64 = 100;
-
-/// Data files are cut at about this size.
-pub const TARGET_FILE_SIZE: u64 = 64 * 1024 * 1024;
-
-/// Rows per Parquet row group. A row group is the unit a scan hands to one thread (and the unit statistics
-/// prune), so a 1M-row file cut into groups of this size is read on every core; DuckDB's default is close
-/// (122,880 rows). The writer's default of 1Mi rows made a 1M-row table one single-threaded scan.
-pub const ROW_GROUP_ROWS: usize = 128 * 1024;
-
-/// How data files are written: Snappy (fast to write and read, what other Delta writers use by default),
-/// dictionary encoding and page statistics as the parquet crate's defaults have them — except for the
-/// `plain` columns, whose values rarely repeat: a dictionary of them is as large as the values, and
-/// building it was the largest single cost of writing a table. Ingest's own writer then stores the columns
-/// Snappy barely shrinks uncompressed (`datafiles::compresses`).
-fn writer_properties(plain: &[String]) -> WriterProperties {
-    plain
-        .iter()
-        .fold(
-            WriterProperties::builder()
-                .set_compression(Compression::SNAPPY)
-                .set_max_row_group_row_count(Some(ROW_GROUP_ROWS)),
-            |builder, column| {
-                builder.set_column_dictionary_enabled(ColumnPath::from(column.as_str()), false)
-            },
-        )
-        .build()
-}
 
 /// The session a write is planned in: deltalake's own, without the round-robin repartitioning that would
 /// spread the input's batches over several streams into the one writer and so shuffle the rows of a table

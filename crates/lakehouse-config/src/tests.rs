@@ -64,7 +64,8 @@ fn s3_needs_a_secrets_file_with_the_profile() {
     let path = dir.path().join("secrets.toml");
     std::fs::write(
         &path,
-        "[s3.primary]\nendpoint = \"http://127.0.0.1:9000\"\nbucket = \"b\"\naccess_key_id = \"k\"\nsecret_access_key = \"s\"\n",
+        "[s3.primary]\nendpoint = \"http://127.0.0.1:9000\"\nbucket = \"b\"\n\
+         access_key_id = \"k\"\nsecret_access_key = \"s\"\n",
     )
     .expect("write secrets");
     let text = format!(

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use lakehouse_api::EmbedApi;
+use lakehouse_api::{EmbedApi, Reading, Reports};
 use lakehouse_types::RequestContext;
 use lakehouse_types::embed::{EmbedRequest, EmbedResponse};
 use lakehouse_types::health::ServiceHealth;
@@ -307,6 +307,37 @@ impl EmbedApi for EmbedService {
             Err(err) => ServiceHealth::down("local", err.to_string())
                 .with_detail("provider", provider.kind().as_str()),
         };
-        health.with_detail("cache", serde_json::json!({"hits": stats.hits, "misses": stats.misses, "entries": stats.entries}))
+        health.with_detail(
+            "cache",
+            serde_json::json!({"hits": stats.hits, "misses": stats.misses, "entries": stats.entries}),
+        )
+    }
+}
+
+impl Reports for EmbedService {
+    fn readings(&self) -> Vec<Reading> {
+        let s = self.cache_stats();
+        vec![
+            Reading::counter(
+                "embed_cache_hits",
+                "Texts answered from the embedding cache",
+                s.hits,
+            ),
+            Reading::counter(
+                "embed_cache_misses",
+                "Texts the embedding cache sent to a provider",
+                s.misses,
+            ),
+            Reading::gauge(
+                "embed_cache_entries",
+                "Embeddings held in the cache",
+                s.entries,
+            ),
+            Reading::gauge(
+                "embed_cache_bytes",
+                "Bytes held by the embedding cache, as weighed for its bound",
+                s.bytes,
+            ),
+        ]
     }
 }

@@ -20,7 +20,7 @@ use lakehouse_catalog::{INPUT_ERROR_MARKER, InputError};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use tokio::sync::mpsc;
 
-use crate::columns::PartReader;
+use crate::csv::decode::PartReader;
 use crate::infer::PartStart;
 use crate::spool::read_exact_at;
 

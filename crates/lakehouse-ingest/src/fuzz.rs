@@ -10,15 +10,15 @@ use arrow::array::{ArrayRef, BooleanArray, Float64Array, Int64Array, StringArray
 use arrow::datatypes::{Field, Schema};
 use arrow::record_batch::RecordBatch;
 use lakehouse_catalog::schema::Reconciled;
-use lakehouse_types::fuzz::{Gen, cases};
+use lakehouse_test_helpers::fuzz::{Gen, cases};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 
-use crate::columns::PartReader;
+use crate::csv::decode::PartReader;
+use crate::csv::infer::{Cuts, infer};
 use crate::decode::{open, parquet_schema};
 use crate::infer::{DEFAULT_MAX_COLUMNS, infer_ndjson};
-use crate::segmented::{Cuts, infer};
 
 /// One file the cases are written to in turn, read through handles of its own as the service reads a spool
 /// file.

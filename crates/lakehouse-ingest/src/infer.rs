@@ -5,8 +5,9 @@
 //! a space, `HH:MM:SS`, optional fraction and offset; stored in UTC), else string. Integers mix with floats as
 //! floats and dates with timestamps as timestamps; anything else mixed is a string. Numbers written with a
 //! leading zero (`007`, zip codes) are strings, so they keep their zeros. Empty values are nulls; a column with
-//! no value at all takes the type of the table it is appended to (a string in a new table). The same pass checks the structure: a header, unique non-empty names, the
-//! same number of fields on every line, valid UTF-8 — and names the line and column of the first fault.
+//! no value at all takes the type of the table it is appended to (a string in a new table). The same pass
+//! checks the structure: a header, unique non-empty names, the same number of fields on every line, valid UTF-8
+//! — and names the line and column of the first fault.
 //!
 //! NDJSON: every line is a JSON object; Arrow's JSON inference runs over all of them.
 
@@ -17,7 +18,7 @@ use std::sync::Arc;
 use arrow::datatypes::{DataType, SchemaRef, TimeUnit};
 use chrono::{DateTime, NaiveDateTime};
 
-use crate::split::Span;
+use crate::csv::records::Span;
 use crate::{Error, Result};
 
 /// What a column's values have looked like so far.
@@ -405,7 +406,7 @@ pub(crate) fn look_at_record(
     Ok(())
 }
 
-/// [`look_at_record`] for a record that [`crate::split::split_record`] split: its text is `record`, its
+/// [`look_at_record`] for a record that [`crate::csv::records::split_record`] split: its text is `record`, its
 /// fields are `spans` in it.
 pub(crate) fn look_at_split(
     record: &[u8],
@@ -459,7 +460,8 @@ pub(crate) fn unequal_fields(line: u64, found: usize, expected: usize) -> Error 
 /// What [`unequal_fields`] says.
 pub(crate) fn unequal_fields_text(line: u64, found: usize, expected: usize) -> String {
     format!(
-        "line {line}, column {}: found {found} fields where the header has {expected} (a stray comma or an unclosed quote?)",
+        "line {line}, column {}: found {found} fields where the header has {expected} \
+         (a stray comma or an unclosed quote?)",
         found.min(expected) + 1
     )
 }
@@ -545,7 +547,7 @@ pub fn infer_ndjson(file: File, max_line_bytes: usize) -> Result<SchemaRef> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::segmented::infer_csv;
+    use crate::csv::infer::infer_csv;
     use std::io::Write;
 
     /// A file holding `bytes`, read from its start.

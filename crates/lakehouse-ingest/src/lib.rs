@@ -8,21 +8,18 @@
 //! Modules:
 //! - [`spool`]: the body to a temporary file without a name.
 //! - [`infer`]: whole-input schema inference and structure checks.
-//! - [`segmented`]: the same for CSV on several threads while the body arrives.
+//! - [`csv`]: the CSV pipeline: inference on several threads while the body arrives, records into Arrow
+//!   columns for the second pass, records split without csv_core.
 //! - [`decode`]: the second pass, batches with the final schema.
-//! - `columns`: CSV records into Arrow columns, for the second pass.
-//! - `split`: plain CSV records split without csv_core, for both passes.
 //! - [`service`]: [`Ingest`], the [`lakehouse_api::IngestApi`] implementation, and [`IngestConfig`].
 #![deny(missing_docs)]
 
-mod columns;
+pub mod csv;
 pub mod decode;
 #[cfg(test)]
 mod fuzz;
 pub mod infer;
-pub mod segmented;
 pub mod service;
-mod split;
 pub mod spool;
 
 use lakehouse_types::{ApiError, ErrorCode};

@@ -13,10 +13,10 @@ use lakehouse_types::health::ServiceHealth;
 use lakehouse_types::{ApiError, RequestContext};
 use serde::Deserialize;
 
+use crate::csv::infer::record_limit;
+use crate::csv::infer::{infer_csv, infer_csv_streaming};
 use crate::decode::{Decoding, decode, parquet_schema};
 use crate::infer::{CsvInferred, infer_ndjson};
-use crate::segmented::record_limit;
-use crate::segmented::{infer_csv, infer_csv_streaming};
 use crate::spool::{Spooled, spool, tap};
 use crate::{Error, Result};
 

@@ -1,7 +1,7 @@
 //! One corpus at run time: its definition, the state searches read (an immutable [`Snapshot`] swapped whole
 //! when a build or catch-up ends), its job orders, and its progress.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
@@ -218,5 +218,48 @@ impl Corpus {
             last_sync: p.last_sync,
             definition: self.definition.clone(),
         }
+    }
+}
+
+/// The corpora this process knows, by name.
+#[derive(Debug, Default)]
+pub(crate) struct Corpora(RwLock<BTreeMap<String, Arc<Corpus>>>);
+
+impl Corpora {
+    /// Every corpus, in name order.
+    pub(crate) fn all(&self) -> Vec<Arc<Corpus>> {
+        self.0
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    /// The corpus named `name`.
+    pub(crate) fn get(&self, name: &str) -> Option<Arc<Corpus>> {
+        self.0
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(name)
+            .cloned()
+    }
+
+    /// Adds `corpus` unless one of its name is known; says whether it was added.
+    pub(crate) fn add(&self, corpus: Arc<Corpus>) -> bool {
+        let mut corpora = self.0.write().unwrap_or_else(PoisonError::into_inner);
+        if corpora.contains_key(corpus.name()) {
+            return false;
+        }
+        corpora.insert(corpus.name().to_owned(), corpus);
+        true
+    }
+
+    /// Removes and returns the corpus named `name`.
+    pub(crate) fn remove(&self, name: &str) -> Option<Arc<Corpus>> {
+        self.0
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(name)
     }
 }

@@ -17,18 +17,19 @@
 //! - `rows`: a dataset version read as rows.
 //! - `keyword`: the BM25 index (tantivy).
 //! - `corpus`: a corpus at run time, its snapshot and progress.
-//! - `sync`: building and following.
-//! - `search`, `answer`: retrieval, fusion, judging, masking.
+//! - `deps`: the services matrixd uses, and how it calls them for its own work.
+//! - `sync`: building and following, and the worker that does it.
+//! - `search`: one search as a pipeline: `plan`, `retrieve`, `judge`, `respond`.
 //! - `cache`: answers kept for repeated searches.
 //! - `store`: what a corpus keeps on storage.
 //! - [`recordings`]: searches appended to `matrix_recordings`.
 //! - `error`: [`Error`] and its API codes.
 #![deny(missing_docs)]
 
-mod answer;
 mod cache;
 mod corpus;
 mod definition;
+mod deps;
 pub mod error;
 mod keyword;
 pub mod recordings;
@@ -40,4 +41,4 @@ mod store;
 mod sync;
 
 pub use error::{Error, Result};
-pub use service::{MatrixConfig, MatrixDeps, MatrixService};
+pub use service::{MatrixConfig, MatrixService};

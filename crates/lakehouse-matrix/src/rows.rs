@@ -3,10 +3,9 @@
 
 use std::collections::HashSet;
 
-use arrow::array::{Array, ArrayRef, AsArray};
-use arrow::datatypes::{DataType, Schema};
+use arrow::datatypes::Schema;
 use arrow::record_batch::RecordBatch;
-use arrow::util::display::{ArrayFormatter, FormatOptions};
+use lakehouse_api::Cells;
 use lakehouse_types::matrix::Fields;
 use serde_json::Value;
 
@@ -55,68 +54,6 @@ pub(crate) fn metadata(plan: &Plan, row: &Row) -> (Fields, u64) {
     (meta, fingerprint(&bytes))
 }
 
-/// Converts the cells of one column.
-struct Cells<'a> {
-    array: &'a ArrayRef,
-    formatter: ArrayFormatter<'a>,
-}
-
-impl<'a> Cells<'a> {
-    fn new(array: &'a ArrayRef) -> Result<Self> {
-        let formatter = ArrayFormatter::try_new(array.as_ref(), &FormatOptions::default())
-            .map_err(|e| Error::Internal(format!("cannot read a column: {e}")))?;
-        Ok(Cells { array, formatter })
-    }
-
-    // Numbers and booleans become JSON numbers and booleans, decimals numbers too (rules compare pay rates
-    // with numbers); every other kind is its display text, trimmed (exports pad values).
-    #[allow(clippy::wildcard_enum_match_arm)]
-    fn value(&self, row: usize) -> Value {
-        use arrow::datatypes as t;
-        let a = self.array;
-        if a.is_null(row) {
-            return Value::Null;
-        }
-        match a.data_type() {
-            DataType::Boolean => Value::Bool(a.as_boolean().value(row)),
-            DataType::Int8 => a.as_primitive::<t::Int8Type>().value(row).into(),
-            DataType::Int16 => a.as_primitive::<t::Int16Type>().value(row).into(),
-            DataType::Int32 => a.as_primitive::<t::Int32Type>().value(row).into(),
-            DataType::Int64 => a.as_primitive::<t::Int64Type>().value(row).into(),
-            DataType::UInt8 => a.as_primitive::<t::UInt8Type>().value(row).into(),
-            DataType::UInt16 => a.as_primitive::<t::UInt16Type>().value(row).into(),
-            DataType::UInt32 => a.as_primitive::<t::UInt32Type>().value(row).into(),
-            DataType::UInt64 => a.as_primitive::<t::UInt64Type>().value(row).into(),
-            DataType::Float32 => number(f64::from(a.as_primitive::<t::Float32Type>().value(row))),
-            DataType::Float64 => number(a.as_primitive::<t::Float64Type>().value(row)),
-            DataType::Decimal32(..)
-            | DataType::Decimal64(..)
-            | DataType::Decimal128(..)
-            | DataType::Decimal256(..) => self
-                .formatter
-                .value(row)
-                .to_string()
-                .parse::<f64>()
-                .map_or(Value::Null, number),
-            _ => {
-                let text = self.formatter.value(row).to_string();
-                let trimmed = text.trim();
-                if trimmed.is_empty() {
-                    Value::Null
-                } else if trimmed.len() == text.len() {
-                    Value::String(text)
-                } else {
-                    Value::String(trimmed.to_owned())
-                }
-            }
-        }
-    }
-}
-
-fn number(v: f64) -> Value {
-    serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number)
-}
-
 fn text_of(value: &Value) -> Option<String> {
     match value {
         Value::Null => None,
@@ -153,7 +90,11 @@ pub(crate) fn read_with(
         let cells = batch
             .columns()
             .iter()
-            .map(Cells::new)
+            .map(|c| {
+                Cells::COMPARABLE
+                    .column(c)
+                    .map_err(|e| Error::Internal(format!("cannot read a column: {e}")))
+            })
             .collect::<Result<Vec<_>>>()?;
         let Some(id_at) = names.iter().position(|n| *n == id_column) else {
             return Err(Error::Internal(format!(
@@ -272,7 +213,7 @@ mod tests {
     use std::sync::Arc;
 
     use arrow::array::{Date32Array, Decimal128Array, Float64Array, StringArray};
-    use arrow::datatypes::Field;
+    use arrow::datatypes::{DataType, Field};
 
     use super::*;
 

@@ -525,7 +525,7 @@ mod tests {
     /// (NaN-free numbers at the edges, bad dates, coordinates off the globe, lists where text is due).
     #[test]
     fn fuzz_rules() {
-        use lakehouse_types::fuzz::{Gen, cases};
+        use lakehouse_test_helpers::fuzz::{Gen, cases};
         // The rule language's own keys (every test among them), then names it does not know.
         let others = [
             "field", "reason", "lat", "lon", "of", "order.", "status", "certs", "rate", "from", "x",

@@ -1,12 +1,12 @@
-//! [`MatrixService`]: the [`MatrixApi`] implementation, its config, and the worker that builds corpora and
-//! keeps them in step with their datasets.
+//! [`MatrixService`]: the [`MatrixApi`] implementation and its config: the corpora's definitions and their
+//! management, the search pipeline ([`crate::search`]) and the worker that builds corpora ([`crate::sync`]).
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, PoisonError, RwLock};
+use std::collections::BTreeMap;
+use std::sync::{Arc, PoisonError};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use lakehouse_api::{CatalogApi, EmbedApi, IngestApi, MatrixApi, QueryApi, StorageApi, VectorApi};
+use lakehouse_api::{MatrixApi, Reading, Reports, Services};
 use lakehouse_types::dataset::ColumnInfo;
 use lakehouse_types::health::ServiceHealth;
 use lakehouse_types::matrix::{
@@ -19,12 +19,13 @@ use serde::Deserialize;
 use tokio::sync::{Notify, watch};
 
 use crate::cache::AnswerCache;
-use crate::corpus::Corpus;
+use crate::corpus::{Corpora, Corpus};
 use crate::definition::{check_name, compile, index_name, quote_ident};
+use crate::deps::Deps;
 use crate::error::{Error, Result};
 use crate::recordings::{FlushSettings, Recorder, RecorderStats};
+use crate::search::Pipeline;
 use crate::store::{Store, StoredState};
-use crate::sync::{self, Deps};
 
 /// Matrix settings (`[matrix]` in the config file).
 #[derive(Debug, Clone, Deserialize)]
@@ -75,23 +76,6 @@ impl Default for MatrixConfig {
     }
 }
 
-/// The services matrixd uses, each local or remote.
-#[derive(Debug, Clone)]
-pub struct MatrixDeps {
-    /// catalogd.
-    pub catalog: Arc<dyn CatalogApi>,
-    /// queryd.
-    pub query: Arc<dyn QueryApi>,
-    /// embedd.
-    pub embed: Arc<dyn EmbedApi>,
-    /// vectord.
-    pub vector: Arc<dyn VectorApi>,
-    /// storaged.
-    pub storage: Arc<dyn StorageApi>,
-    /// ingestd (recordings).
-    pub ingest: Arc<dyn IngestApi>,
-}
-
 /// Matrix search over the other services.
 #[derive(Debug, Clone)]
 pub struct MatrixService {
@@ -103,7 +87,7 @@ pub(crate) struct Inner {
     pub(crate) deps: Deps,
     pub(crate) config: MatrixConfig,
     pub(crate) policy: Arc<Policy>,
-    pub(crate) corpora: RwLock<BTreeMap<String, Arc<Corpus>>>,
+    pub(crate) corpora: Corpora,
     pub(crate) recorder: Option<Recorder>,
     pub(crate) answers: Option<AnswerCache>,
     wake: Notify,
@@ -112,8 +96,14 @@ pub(crate) struct Inner {
 }
 
 impl MatrixService {
-    /// The service over `deps`; call [`MatrixService::start`] to load corpora and follow datasets.
-    pub fn new(deps: MatrixDeps, policy: Arc<Policy>, config: MatrixConfig) -> Self {
+    /// The service over `services` (catalogd, queryd, embedd, vectord, storaged and ingestd, each local or
+    /// remote; an error names one missing); call [`MatrixService::start`] to load corpora and follow
+    /// datasets.
+    pub fn new(
+        services: &Services,
+        policy: Arc<Policy>,
+        config: MatrixConfig,
+    ) -> lakehouse_api::Result<Self> {
         let ctx = RequestContext {
             caller: Caller {
                 name: "matrixd".to_owned(),
@@ -122,9 +112,10 @@ impl MatrixService {
             },
             request_id: String::new(),
         };
+        let ingest = services.need_ingest()?;
         let recorder = config.recordings.then(|| {
             Recorder::start(FlushSettings {
-                ingest: Arc::clone(&deps.ingest),
+                ingest,
                 ctx: ctx.clone(),
                 every: Duration::from_millis(config.recordings_flush_ms.max(10)),
                 queue: config.recordings_queue,
@@ -133,14 +124,14 @@ impl MatrixService {
         let (stop, _) = watch::channel(false);
         let answers =
             (config.answer_cache_bytes > 0).then(|| AnswerCache::new(config.answer_cache_bytes));
-        MatrixService {
+        Ok(MatrixService {
             inner: Arc::new(Inner {
                 deps: Deps {
-                    catalog: deps.catalog,
-                    query: deps.query,
-                    embed: deps.embed,
-                    vector: deps.vector,
-                    store: Store::new(deps.storage, ctx.clone()),
+                    catalog: services.need_catalog()?,
+                    query: services.need_query()?,
+                    embed: services.need_embed()?,
+                    vector: services.need_vector()?,
+                    store: Store::new(services.need_storage()?, ctx.clone()),
                     ctx,
                     embed_batch: config.embed_batch.max(1),
                     max_rows: config.max_rows,
@@ -148,20 +139,24 @@ impl MatrixService {
                 },
                 config,
                 policy,
-                corpora: RwLock::new(BTreeMap::new()),
+                corpora: Corpora::default(),
                 recorder,
                 answers,
                 wake: Notify::new(),
                 stop,
                 worker: std::sync::Mutex::new(None),
             }),
-        }
+        })
     }
 
     /// Loads the stored corpora and starts the worker that builds them and follows their datasets.
     pub fn start(&self) {
         let inner = Arc::clone(&self.inner);
-        let handle = tokio::spawn(async move { inner.work().await });
+        let interval = Duration::from_millis(inner.config.follow_interval_ms.max(50));
+        let stopped = inner.stop.subscribe();
+        let handle = tokio::spawn(async move {
+            crate::sync::work(&inner.deps, &inner.corpora, interval, &inner.wake, stopped).await;
+        });
         *self
             .inner
             .worker
@@ -204,7 +199,7 @@ impl MatrixService {
     /// Corpora by status, for metrics.
     pub fn corpus_counts(&self) -> BTreeMap<&'static str, u64> {
         let mut counts = BTreeMap::new();
-        for corpus in self.inner.all() {
+        for corpus in self.inner.corpora.all() {
             *counts.entry(corpus.progress().status.as_str()).or_insert(0) += 1;
         }
         counts
@@ -212,119 +207,8 @@ impl MatrixService {
 }
 
 impl Inner {
-    pub(crate) fn all(&self) -> Vec<Arc<Corpus>> {
-        self.corpora
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .values()
-            .cloned()
-            .collect()
-    }
-
-    pub(crate) fn get(&self, name: &str) -> Option<Arc<Corpus>> {
-        self.corpora
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(name)
-            .cloned()
-    }
-
     pub(crate) fn role(&self, ctx: &RequestContext) -> &RolePolicy {
         self.policy.role(&ctx.caller.role)
-    }
-
-    /// The worker: loads stored corpora, then on every tick (or wake-up) brings each corpus to its
-    /// dataset's current version and refreshes its job orders.
-    async fn work(self: Arc<Self>) {
-        let mut stopped = self.stop.subscribe();
-        let interval = Duration::from_millis(self.config.follow_interval_ms.max(50));
-        let mut loaded = false;
-        loop {
-            if !loaded {
-                match self.load().await {
-                    Ok(()) => loaded = true,
-                    Err(e) => tracing::warn!(error = %e, "corpora could not be listed; retrying"),
-                }
-            }
-            if loaded && let Err(e) = self.follow().await {
-                tracing::debug!(error = %e, "datasets could not be checked; retrying");
-            }
-            tokio::select! {
-                () = tokio::time::sleep(interval) => {}
-                () = self.wake.notified() => {}
-                _ = stopped.changed() => return,
-            }
-        }
-    }
-
-    /// Reads the stored definitions and states.
-    async fn load(&self) -> Result<()> {
-        let definitions = self.deps.store.definitions().await?;
-        for definition in definitions {
-            if self.get(&definition.name).is_some() {
-                continue;
-            }
-            let state = self
-                .deps
-                .store
-                .state(&definition.name)
-                .await?
-                .unwrap_or_default();
-            let corpus = Arc::new(Corpus::new(definition, state));
-            self.corpora
-                .write()
-                .unwrap_or_else(PoisonError::into_inner)
-                .insert(corpus.name().to_owned(), corpus);
-        }
-        Ok(())
-    }
-
-    async fn follow(&self) -> Result<()> {
-        let corpora = self.all();
-        if corpora.is_empty() {
-            return Ok(());
-        }
-        let listing = self.deps.catalog.list_datasets(&self.deps.ctx).await?;
-        let versions: HashMap<&str, u64> = listing
-            .datasets
-            .iter()
-            .map(|d| (d.name.as_str(), d.version))
-            .collect();
-        for corpus in corpora {
-            if corpus.is_deleted() {
-                continue;
-            }
-            let Some(&target) = versions.get(corpus.definition.dataset.as_str()) else {
-                if corpus.progress().status != CorpusStatus::Failed {
-                    let message = format!(
-                        "dataset '{}' does not exist; ingest it, then rebuild the corpus",
-                        corpus.definition.dataset
-                    );
-                    corpus.update(|p| {
-                        p.status = CorpusStatus::Failed;
-                        p.error = Some(message);
-                    });
-                }
-                continue;
-            };
-            let rebuild = corpus.take_rebuild();
-            let loaded = corpus.snapshot().map(|s| s.version);
-            let failed_at = corpus.work.lock().await.failed_version;
-            if rebuild || (loaded != Some(target) && failed_at != Some(target)) {
-                // Errors are recorded on the corpus itself.
-                let _ = sync::sync(&self.deps, &corpus, target).await;
-            }
-            if let Some(orders) = &corpus.definition.orders {
-                let have = corpus.orders().map(|o| o.version);
-                if let Some(&version) = versions.get(orders.dataset.as_str())
-                    && have != Some(version)
-                    && let Err(e) = sync::load_orders(&self.deps, &corpus, version).await
-                {
-                    tracing::warn!(corpus = corpus.name(), error = %e, "job orders could not be read");
-                }
-            }
-        }
-        Ok(())
     }
 
     /// Whether the caller may define or rebuild corpus `name`: `corpora.manage`, the corpus among those the
@@ -400,7 +284,7 @@ impl Inner {
     ) -> Result<CorpusInfo> {
         self.may_manage(ctx, &definition.name)?;
         check_name(&definition.name)?;
-        if self.get(&definition.name).is_some() {
+        if self.corpora.get(&definition.name).is_some() {
             return Err(Error::AlreadyExists(definition.name));
         }
         let (_, rows, schema) = self.deps.schema(&definition.dataset, None).await?;
@@ -438,12 +322,9 @@ impl Inner {
         let corpus = Arc::new(Corpus::new(definition, state));
         corpus.update(|p| p.rows_total = rows);
         let info = corpus.info();
-        {
-            let mut corpora = self.corpora.write().unwrap_or_else(PoisonError::into_inner);
-            if corpora.contains_key(corpus.name()) {
-                return Err(Error::AlreadyExists(corpus.name().to_owned()));
-            }
-            corpora.insert(corpus.name().to_owned(), corpus);
+        let name = corpus.name().to_owned();
+        if !self.corpora.add(corpus) {
+            return Err(Error::AlreadyExists(name));
         }
         self.wake.notify_one();
         Ok(info)
@@ -493,8 +374,6 @@ impl Inner {
         }
         let corpus = self
             .corpora
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
             .remove(name)
             .ok_or_else(|| Error::CorpusNotFound(name.to_owned()))?;
         corpus.mark_deleted();
@@ -516,6 +395,7 @@ impl Inner {
     async fn rebuild(&self, ctx: &RequestContext, name: &str) -> Result<CorpusInfo> {
         self.may_manage(ctx, name)?;
         let corpus = self
+            .corpora
             .get(name)
             .ok_or_else(|| Error::CorpusNotFound(name.to_owned()))?;
         // The caller's read rights over what the corpus reads now.
@@ -565,6 +445,48 @@ fn masked(mut info: CorpusInfo, role: &RolePolicy) -> CorpusInfo {
     info
 }
 
+impl Reports for MatrixService {
+    fn readings(&self) -> Vec<Reading> {
+        let mut readings = Vec::new();
+        if let Some(r) = self.recorder_stats() {
+            use std::sync::atomic::Ordering::Relaxed;
+            readings.push(Reading::counter(
+                "matrix_recordings_written",
+                "Searches appended to the matrix_recordings dataset",
+                r.written.load(Relaxed),
+            ));
+            readings.push(Reading::counter(
+                "matrix_recordings_dropped",
+                "Search recordings dropped because the queue was full",
+                r.dropped.load(Relaxed),
+            ));
+            readings.push(Reading::counter(
+                "matrix_recordings_failed_batches",
+                "Appends of recordings that failed (each retried)",
+                r.failed_batches.load(Relaxed),
+            ));
+        }
+        let (hits, misses) = self.answer_cache_counts();
+        readings.push(Reading::counter(
+            "matrix_answer_cache_hits",
+            "Searches answered from the answer cache",
+            hits,
+        ));
+        readings.push(Reading::counter(
+            "matrix_answer_cache_misses",
+            "Searches computed (retrieval, fusion, judge)",
+            misses,
+        ));
+        let counts = self.corpus_counts();
+        readings.push(Reading::gauge(
+            "matrix_corpora",
+            "Corpora defined",
+            counts.values().sum::<u64>(),
+        ));
+        readings
+    }
+}
+
 #[async_trait]
 impl MatrixApi for MatrixService {
     async fn create_corpus(
@@ -583,6 +505,7 @@ impl MatrixApi for MatrixService {
         Ok(CorpusList {
             corpora: self
                 .inner
+                .corpora
                 .all()
                 .iter()
                 .filter(|c| role.corpora.allows(c.name()))
@@ -595,6 +518,7 @@ impl MatrixApi for MatrixService {
         self.inner.may_see(ctx, name)?;
         let corpus = self
             .inner
+            .corpora
             .get(name)
             .ok_or_else(|| Error::CorpusNotFound(name.to_owned()))?;
         Ok(masked(corpus.info(), self.inner.role(ctx)))
@@ -618,7 +542,16 @@ impl MatrixApi for MatrixService {
         request: MatrixSearchRequest,
     ) -> lakehouse_api::Result<MatrixSearchResponse> {
         let started = Instant::now();
-        Ok(crate::answer::answer(&self.inner, ctx, request, started).await?)
+        let inner = &self.inner;
+        let pipeline = Pipeline {
+            deps: &inner.deps,
+            corpora: &inner.corpora,
+            policy: &inner.policy,
+            config: &inner.config,
+            answers: inner.answers.as_ref(),
+            recorder: inner.recorder.as_ref(),
+        };
+        Ok(pipeline.answer(ctx, request, started).await?)
     }
 
     async fn health(&self) -> ServiceHealth {

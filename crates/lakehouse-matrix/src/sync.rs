@@ -1,4 +1,5 @@
-//! Building a corpus and keeping it in step with its dataset.
+//! Building a corpus and keeping it in step with its dataset, and the worker that does it for every corpus
+//! ([`work`]: load the stored corpora, then follow their datasets on every tick).
 //!
 //! One procedure does the first build, the resumption of a build cut short (by `kill -9`, say), the
 //! catch-up after an ingest and the load at start-up: read the dataset version, fingerprint every row's text
@@ -12,122 +13,115 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use arrow::record_batch::RecordBatch;
-use lakehouse_api::{CatalogApi, EmbedApi, QueryApi, VectorApi};
-use lakehouse_types::dataset::{ColumnInfo, SqlRequest};
+use lakehouse_types::ErrorCode;
 use lakehouse_types::embed::EmbedRequest;
 use lakehouse_types::matrix::{CorpusStatus, Fields, SyncStats};
 use lakehouse_types::vector::{AddItem, AddRequest, CreateIndexRequest, Metric};
-use lakehouse_types::{ApiError, ErrorCode, RequestContext};
+use tokio::sync::{Notify, watch};
 
-use crate::corpus::{Corpus, Order, Orders, Snapshot, Work};
+use crate::corpus::{Corpora, Corpus, Order, Orders, Snapshot, Work};
 use crate::definition::{Plan, compile, quote_ident};
+use crate::deps::{Deps, transient};
 use crate::error::{Error, Result};
 use crate::keyword::KeywordIndex;
 use crate::rows::{self, Row};
-use crate::store::{Prints, Store};
+use crate::store::Prints;
 
 /// Longest time between two checkpoints during a build.
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(10);
 
-/// The services a build uses, and how it calls them.
-#[derive(Debug, Clone)]
-pub(crate) struct Deps {
-    pub(crate) catalog: Arc<dyn CatalogApi>,
-    pub(crate) query: Arc<dyn QueryApi>,
-    pub(crate) embed: Arc<dyn EmbedApi>,
-    pub(crate) vector: Arc<dyn VectorApi>,
-    pub(crate) store: Store,
-    /// The system context matrixd calls other services with (carrying its service key, if any).
-    pub(crate) ctx: RequestContext,
-    /// Texts embedded per request.
-    pub(crate) embed_batch: usize,
-    /// Most rows a corpus may have.
-    pub(crate) max_rows: usize,
-    /// Rows embedded between two checkpoints of the fingerprints during a build.
-    pub(crate) checkpoint_rows: usize,
-}
-
-/// Errors worth retrying at the next tick rather than marking the corpus failed.
-pub(crate) fn transient(err: &Error) -> bool {
-    match err {
-        Error::Upstream(ApiError { code, .. }) => matches!(
-            code,
-            ErrorCode::ServiceUnavailable
-                | ErrorCode::Overloaded
-                | ErrorCode::ProviderUnavailable
-                | ErrorCode::StorageUnavailable
-                | ErrorCode::BadGateway
-                | ErrorCode::Timeout
-                | ErrorCode::TooManyRequests
-                | ErrorCode::Conflict
-        ),
-        Error::NotReady(_) => true,
-        Error::BadRequest(_)
-        | Error::InvalidFilter(_)
-        | Error::Forbidden(_)
-        | Error::CorpusNotFound(_)
-        | Error::DatasetNotFound(_)
-        | Error::OrderNotFound(_)
-        | Error::AlreadyExists(_)
-        | Error::Conflict(_)
-        | Error::Keyword(_)
-        | Error::Internal(_) => false,
-    }
-}
-
-impl Deps {
-    /// A dataset's schema at `version` (the current one when `None`).
-    pub(crate) async fn schema(
-        &self,
-        dataset: &str,
-        version: Option<u64>,
-    ) -> Result<(u64, u64, Vec<ColumnInfo>)> {
-        match self.catalog.manifest(&self.ctx, dataset, version).await {
-            Ok(m) => Ok((m.version, m.rows, m.schema)),
-            Err(e) if e.code == ErrorCode::DatasetNotFound || e.code == ErrorCode::NotFound => {
-                Err(Error::DatasetNotFound(dataset.to_owned()))
+/// The worker: loads stored corpora, then on every tick of `interval` (or wake-up) brings each corpus to its
+/// dataset's current version and refreshes its job orders, until `stopped`.
+pub(crate) async fn work(
+    deps: &Deps,
+    corpora: &Corpora,
+    interval: Duration,
+    wake: &Notify,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let mut loaded = false;
+    loop {
+        if !loaded {
+            match load(deps, corpora).await {
+                Ok(()) => loaded = true,
+                Err(e) => tracing::warn!(error = %e, "corpora could not be listed; retrying"),
             }
-            Err(e) => Err(e.into()),
+        }
+        if loaded && let Err(e) = follow(deps, corpora).await {
+            tracing::debug!(error = %e, "datasets could not be checked; retrying");
+        }
+        tokio::select! {
+            () = tokio::time::sleep(interval) => {}
+            () = wake.notified() => {}
+            _ = stopped.changed() => return,
         }
     }
+}
 
-    /// Runs a statement of our own making.
-    pub(crate) async fn sql(&self, sql: String) -> Result<Vec<RecordBatch>> {
-        let result = self
-            .query
-            .sql(
-                &self.ctx,
-                SqlRequest {
-                    sql,
-                    max_rows: Some(self.max_rows),
-                },
-            )
-            .await?;
-        if result.truncated {
-            return Err(Error::BadRequest(format!(
-                "the dataset has more than {} rows, the most a corpus may hold ([matrix] max_rows)",
-                self.max_rows
-            )));
+/// Reads the stored definitions and states.
+async fn load(deps: &Deps, corpora: &Corpora) -> Result<()> {
+    let definitions = deps.store.definitions().await?;
+    for definition in definitions {
+        if corpora.get(&definition.name).is_some() {
+            continue;
         }
-        Ok(result.batches)
+        let state = deps
+            .store
+            .state(&definition.name)
+            .await?
+            .unwrap_or_default();
+        corpora.add(Arc::new(Corpus::new(definition, state)));
     }
+    Ok(())
+}
 
-    /// `columns` of `dataset` as of `version`.
-    async fn read(
-        &self,
-        dataset: &str,
-        version: u64,
-        columns: &[String],
-    ) -> Result<Vec<RecordBatch>> {
-        let list = columns
-            .iter()
-            .map(|c| quote_ident(c))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let table = quote_ident(&format!("{dataset}@v{version}"));
-        self.sql(format!("SELECT {list} FROM {table}")).await
+/// Brings every corpus to its dataset's current version, and its job orders to theirs.
+async fn follow(deps: &Deps, corpora: &Corpora) -> Result<()> {
+    let all = corpora.all();
+    if all.is_empty() {
+        return Ok(());
     }
+    let listing = deps.catalog.list_datasets(&deps.ctx).await?;
+    let versions: HashMap<&str, u64> = listing
+        .datasets
+        .iter()
+        .map(|d| (d.name.as_str(), d.version))
+        .collect();
+    for corpus in all {
+        if corpus.is_deleted() {
+            continue;
+        }
+        let Some(&target) = versions.get(corpus.definition.dataset.as_str()) else {
+            if corpus.progress().status != CorpusStatus::Failed {
+                let message = format!(
+                    "dataset '{}' does not exist; ingest it, then rebuild the corpus",
+                    corpus.definition.dataset
+                );
+                corpus.update(|p| {
+                    p.status = CorpusStatus::Failed;
+                    p.error = Some(message);
+                });
+            }
+            continue;
+        };
+        let rebuild = corpus.take_rebuild();
+        let loaded = corpus.snapshot().map(|s| s.version);
+        let failed_at = corpus.work.lock().await.failed_version;
+        if rebuild || (loaded != Some(target) && failed_at != Some(target)) {
+            // Errors are recorded on the corpus itself.
+            let _ = sync(deps, &corpus, target).await;
+        }
+        if let Some(orders) = &corpus.definition.orders {
+            let have = corpus.orders().map(|o| o.version);
+            if let Some(&version) = versions.get(orders.dataset.as_str())
+                && have != Some(version)
+                && let Err(e) = load_orders(deps, &corpus, version).await
+            {
+                tracing::warn!(corpus = corpus.name(), error = %e, "job orders could not be read");
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Brings `corpus` to `target`, the version of its dataset to answer from.

@@ -19,11 +19,12 @@ use rmcp::transport::streamable_http_server::session::local::LocalSessionManager
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 
 pub use server::{Acting, McpServer};
-pub use tools::{Limits, Services, Toolbox};
+pub use tools::{Limits, Toolbox};
 
-/// The most MCP sessions open at once over HTTP unless `[mcp] max_sessions` says otherwise. A session lives until its client ends it or it has been idle
-/// for five minutes (rmcp's default), so a client that opens sessions and never ends them would otherwise
-/// hold memory (some 50 KB) for each one it opened in the last five minutes: 4,096 sessions took 200 MB.
+/// The most MCP sessions open at once over HTTP unless `[mcp] max_sessions` says otherwise. A session lives
+/// until its client ends it or it has been idle for five minutes (rmcp's default), so a client that opens
+/// sessions and never ends them would otherwise hold memory (some 50 KB) for each one it opened in the last
+/// five minutes: 4,096 sessions took 200 MB.
 pub const MAX_SESSIONS: usize = 1024;
 
 /// The sessions of an HTTP MCP service: how many are open.

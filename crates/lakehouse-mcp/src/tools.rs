@@ -6,10 +6,11 @@
 use std::fmt::Write as _;
 use std::sync::Arc;
 
-use lakehouse_api::{CatalogApi, EmbedApi, MatrixApi, QueryApi, VectorApi};
+use lakehouse_api::{CatalogApi, EmbedApi, MatrixApi, QueryApi, Services, VectorApi};
 use lakehouse_types::dataset::SqlRequest;
 use lakehouse_types::embed::EmbedRequest;
 use lakehouse_types::matrix::{MatrixSearchRequest, SearchMode};
+use lakehouse_types::text::{cell, tsv};
 use lakehouse_types::vector::SearchRequest;
 use lakehouse_types::{ApiError, ErrorCode, RequestContext};
 use serde::Deserialize;
@@ -17,17 +18,17 @@ use serde_json::Value;
 
 /// The services the tools use (in-process in the gateway, HTTP clients for `lakehouse mcp`).
 #[derive(Debug, Clone)]
-pub struct Services {
+struct Uses {
     /// catalogd.
-    pub catalog: Arc<dyn CatalogApi>,
+    catalog: Arc<dyn CatalogApi>,
     /// queryd.
-    pub query: Arc<dyn QueryApi>,
+    query: Arc<dyn QueryApi>,
     /// embedd.
-    pub embed: Arc<dyn EmbedApi>,
+    embed: Arc<dyn EmbedApi>,
     /// vectord.
-    pub vector: Arc<dyn VectorApi>,
+    vector: Arc<dyn VectorApi>,
     /// matrixd.
-    pub matrix: Arc<dyn MatrixApi>,
+    matrix: Arc<dyn MatrixApi>,
 }
 
 /// How much one answer may hold (`[mcp]` in the config).
@@ -161,7 +162,7 @@ impl From<Mode> for SearchMode {
 /// The tools over `services`.
 #[derive(Debug, Clone)]
 pub struct Toolbox {
-    services: Services,
+    services: Uses,
     limits: Limits,
 }
 
@@ -187,40 +188,23 @@ fn capped(mut text: String, max: usize, what: &str) -> String {
     text
 }
 
-fn cell(value: &Value) -> String {
-    let text = match value {
-        Value::Null => String::new(),
-        Value::String(s) => s.clone(),
-        other @ (Value::Bool(_) | Value::Number(_) | Value::Array(_) | Value::Object(_)) => {
-            other.to_string()
-        }
-    };
-    // One row per line, columns apart: line breaks and tabs inside a value are escaped.
-    text.replace('\\', "\\\\")
-        .replace('\n', "\\n")
-        .replace('\t', "\\t")
-}
-
-/// Tab-separated rows under a header: compact, and unambiguous to read back.
-fn tsv(header: &[String], rows: &[Vec<String>]) -> String {
-    let mut out = header.join("\t");
-    out.push('\n');
-    for row in rows {
-        out.push_str(&row.join("\t"));
-        out.push('\n');
-    }
-    out
-}
-
 fn json(value: &impl serde::Serialize) -> Outcome {
     serde_json::to_string(value)
         .map_err(|e| ApiError::internal(format!("could not encode the answer: {e}")))
 }
 
 impl Toolbox {
-    /// The tools over `services`, with `limits` on every answer.
-    pub fn new(services: Services, limits: Limits) -> Self {
-        Toolbox { services, limits }
+    /// The tools over `services`, with `limits` on every answer; an error names a service the tools use
+    /// that `services` lacks.
+    pub fn new(services: &Services, limits: Limits) -> Result<Self, ApiError> {
+        let services = Uses {
+            catalog: services.need_catalog()?,
+            query: services.need_query()?,
+            embed: services.need_embed()?,
+            vector: services.need_vector()?,
+            matrix: services.need_matrix()?,
+        };
+        Ok(Toolbox { services, limits })
     }
 
     /// The limits.
@@ -516,12 +500,5 @@ mod tests {
         // Never inside a character.
         let wide = "é".repeat(100);
         assert!(capped(wide, 11, "x").starts_with("ééééé"));
-    }
-
-    #[test]
-    fn cells_keep_one_row_per_line() {
-        assert_eq!(cell(&Value::String("a\tb\nc".into())), "a\\tb\\nc");
-        assert_eq!(cell(&Value::Null), "");
-        assert_eq!(cell(&serde_json::json!(["x", 1])), "[\"x\",1]");
     }
 }

@@ -226,11 +226,11 @@ impl TableProvider for FileTable {
 }
 
 /// Text columns read as dictionaries: where every data page of the column is dictionary-encoded, the
-/// values average more than [`INLINE_STRING_BYTES`] and repeat (see [`REPEATS`]), a filter or function over the column is
-/// evaluated once per distinct value instead of once per row (a `lower(notes) LIKE ..` over 1M rows of
-/// 13 distinct notes: 45 ms as views, 12 ms as a dictionary). Short values stay views: they sit inline in
-/// each view, so per-row work on them is cheap, and grouping or joining by a dictionary column costs
-/// more than by a view column.
+/// values average more than [`INLINE_STRING_BYTES`] and repeat (see [`REPEATS`]), a filter or function over the
+/// column is evaluated once per distinct value instead of once per row (a `lower(notes) LIKE ..` over 1M rows
+/// of 13 distinct notes: 45 ms as views, 12 ms as a dictionary). Short values stay views: they sit inline in
+/// each view, so per-row work on them is cheap, and grouping or joining by a dictionary column costs more than
+/// by a view column.
 const INLINE_STRING_BYTES: i64 = 12;
 
 /// ... and when the values repeat: their bytes are this many times the (compressed) dictionary pages'. A

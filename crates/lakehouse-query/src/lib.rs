@@ -9,18 +9,18 @@
 //! - [`readonly`]: the statement gate.
 //! - [`provider`]: datasets as DataFusion tables, with time travel.
 //! - [`service`]: [`Query`], the [`lakehouse_api::QueryApi`] implementation, and [`QueryConfig`].
+//! - `rules`: our optimizer rules for the shapes staffing reports run; `files`: a table read as its Parquet
+//!   files; `bounded`: functions that build values from a number, bounded.
 #![deny(missing_docs)]
 
 mod bounded;
-mod eager;
 mod files;
-mod filter;
 pub mod provider;
 pub mod readonly;
+mod rules;
 pub mod service;
 #[cfg(test)]
 mod testing;
-mod window;
 
 use datafusion::error::DataFusionError;
 use lakehouse_types::{ApiError, ErrorCode};

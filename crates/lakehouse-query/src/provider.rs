@@ -145,7 +145,8 @@ impl SchemaProvider for DatasetSchema {
         let (dataset, version) = parse_table_name(name)?;
         if dataset == RECORDINGS && !self.visibility.recordings {
             return Err(DataFusionError::External(Box::new(Forbidden(format!(
-                "role {} may not read {RECORDINGS} (it holds every caller's searches): it lacks the action `recordings.read`",
+                "role {} may not read {RECORDINGS} (it holds every caller's searches): \
+                 it lacks the action `recordings.read`",
                 self.visibility.role
             )))));
         }

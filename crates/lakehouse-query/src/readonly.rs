@@ -210,7 +210,7 @@ mod tests {
     /// a read does.
     #[test]
     fn fuzz_the_read_only_gate() {
-        use lakehouse_types::fuzz::{Gen, cases};
+        use lakehouse_test_helpers::fuzz::{Gen, cases};
         let pieces = [
             "SELECT ",
             "WITH t AS ",

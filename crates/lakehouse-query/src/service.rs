@@ -20,11 +20,11 @@ use lakehouse_types::health::ServiceHealth;
 use serde::Deserialize;
 
 use crate::bounded::bounded_functions;
-use crate::eager::EagerAggregation;
-use crate::filter::FastFilters;
 use crate::provider::{DatasetSchema, Visibility};
 use crate::readonly;
-use crate::window::ShiftWindows;
+use crate::rules::eager::EagerAggregation;
+use crate::rules::filter::FastFilters;
+use crate::rules::window::ShiftWindows;
 use crate::{Error, Result};
 use lakehouse_types::policy::{Action, Policy};
 

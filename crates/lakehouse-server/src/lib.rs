@@ -32,7 +32,6 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::routing::get;
-use lakehouse_api::{CatalogApi, EmbedApi, IngestApi, MatrixApi, QueryApi, StorageApi, VectorApi};
 use lakehouse_types::policy::Policy;
 use tokio::net::TcpListener;
 
@@ -40,26 +39,10 @@ pub use auth::Authenticator;
 pub use browsers::Browsers;
 pub use error::HttpError;
 pub use extract::{ApiJson, Ctx};
-pub use metrics::{Metrics, Reading};
-
-/// The services one process serves, each local or remote. A `None` service has no routes here.
-#[derive(Debug, Clone, Default)]
-pub struct Services {
-    /// storaged.
-    pub storage: Option<Arc<dyn StorageApi>>,
-    /// catalogd.
-    pub catalog: Option<Arc<dyn CatalogApi>>,
-    /// ingestd.
-    pub ingest: Option<Arc<dyn IngestApi>>,
-    /// queryd.
-    pub query: Option<Arc<dyn QueryApi>>,
-    /// embedd.
-    pub embed: Option<Arc<dyn EmbedApi>>,
-    /// vectord.
-    pub vector: Option<Arc<dyn VectorApi>>,
-    /// matrixd.
-    pub matrix: Option<Arc<dyn MatrixApi>>,
-}
+/// The services one process serves, each local or remote; a `None` service has no routes here.
+pub use lakehouse_api::Services;
+pub use lakehouse_api::metrics::{Reading, ReadingValue, Reports};
+pub use metrics::Metrics;
 
 /// What the application shares beside the services.
 #[derive(Debug, Clone)]
@@ -70,12 +53,17 @@ pub struct Shared {
     pub metrics: Arc<Metrics>,
     /// What each role may do (for `/v1/whoami`).
     pub policy: Arc<Policy>,
-    /// Whether this process is the gateway: it serves the web page and MCP at `/v1/mcp`.
-    pub page: bool,
-    /// Row and byte caps of MCP answers.
-    pub mcp: lakehouse_mcp::Limits,
+    /// What this process serves as the gateway (the process users reach), when it is one.
+    pub gateway: Option<Gateway>,
     /// Which hosts and origins browsers may reach the server under.
     pub browsers: Arc<Browsers>,
+}
+
+/// What the gateway serves beside the services' routes: the web page, and MCP at `/v1/mcp`.
+#[derive(Debug, Clone)]
+pub struct Gateway {
+    /// The MCP tools, over the services this process reaches.
+    pub mcp: Arc<lakehouse_mcp::Toolbox>,
 }
 
 /// The whole HTTP application over `services`.
@@ -84,13 +72,12 @@ pub fn app(services: Services, shared: Shared) -> Router {
         auth,
         metrics,
         policy,
-        page: serve_page,
-        mcp,
+        gateway,
         browsers,
     } = shared;
     let mut api = Router::new().merge(api::session::router(policy, !auth.is_open()));
-    if serve_page {
-        api = api.merge(api::mcp::router(&services, mcp, !auth.is_open()));
+    if let Some(gateway) = &gateway {
+        api = api.merge(api::mcp::router(Arc::clone(&gateway.mcp), !auth.is_open()));
     }
     if let Some(storage) = &services.storage {
         api = api.merge(api::storage::router(Arc::clone(storage)));
@@ -119,7 +106,7 @@ pub fn app(services: Services, shared: Shared) -> Router {
     ));
 
     let mut root = Router::new();
-    if serve_page {
+    if gateway.is_some() {
         root = root.merge(page::router());
     }
     root.route(

@@ -8,6 +8,7 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
+use lakehouse_api::metrics::{Reading, ReadingValue, Reports};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
@@ -100,8 +101,13 @@ impl Metrics {
         counter
     }
 
-    /// Registers metrics a service already keeps itself (a cache's hit count, say): `read` is called at
-    /// each scrape and its readings are exported under the registry's prefix.
+    /// Registers the metrics a service keeps itself (a cache's hit count, say): read at each scrape and
+    /// exported under the registry's prefix.
+    pub fn report(&mut self, service: Arc<dyn Reports>) {
+        self.read_at_scrape(move || service.readings());
+    }
+
+    /// Registers metrics read by `read` at each scrape, exported under the registry's prefix.
     pub fn read_at_scrape(&mut self, read: impl Fn() -> Vec<Reading> + Send + Sync + 'static) {
         self.registry.register_collector(Box::new(ReadAtScrape {
             read: Box::new(read),
@@ -140,56 +146,6 @@ impl Metrics {
             tracing::error!(error = %err, "could not encode metrics");
         }
         text
-    }
-}
-
-/// One value read from a service at scrape time.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Reading {
-    /// Metric name, without the `lakehouse_` prefix (and, for counters, without `_total`).
-    pub name: &'static str,
-    /// The `# HELP` text.
-    pub help: &'static str,
-    /// The value.
-    pub value: ReadingValue,
-    /// Labels of this sample (readings of one name follow each other, one per label set).
-    pub labels: Vec<(&'static str, String)>,
-}
-
-/// A reading's type and value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ReadingValue {
-    /// Only ever grows (resets with the process).
-    Counter(u64),
-    /// Goes up and down.
-    Gauge(i64),
-}
-
-impl Reading {
-    /// A counter reading.
-    pub fn counter(name: &'static str, help: &'static str, value: u64) -> Self {
-        Reading {
-            name,
-            help,
-            value: ReadingValue::Counter(value),
-            labels: Vec::new(),
-        }
-    }
-
-    /// A gauge reading.
-    pub fn gauge(name: &'static str, help: &'static str, value: u64) -> Self {
-        Reading {
-            name,
-            help,
-            value: ReadingValue::Gauge(i64::try_from(value).unwrap_or(i64::MAX)),
-            labels: Vec::new(),
-        }
-    }
-
-    /// The reading with one more label (`dataset="workers"`, say).
-    pub fn label(mut self, key: &'static str, value: impl Into<String>) -> Self {
-        self.labels.push((key, value.into()));
-        self
     }
 }
 

@@ -5,9 +5,11 @@
 //!   data.
 //! - [`S3Server`]: a real S3-compatible server (`moto_server`, from PyPI's `moto[server]`) on an ephemeral
 //!   port, with a bucket made for the test.
+//! - [`fuzz`]: the seeded generator of the crates' fuzz targets.
 #![deny(missing_docs)]
 #![allow(clippy::unwrap_used)] // test support: a failed set-up should fail the test loudly
 
+pub mod fuzz;
 mod s3;
 mod server;
 

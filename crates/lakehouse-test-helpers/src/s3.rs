@@ -125,7 +125,8 @@ impl S3Server {
         std::fs::write(
             &secrets,
             format!(
-                "[s3.primary]\nendpoint = \"{}\"\nbucket = \"{}\"\nregion = \"us-east-1\"\naccess_key_id = \"test\"\nsecret_access_key = \"test\"\n",
+                "[s3.primary]\nendpoint = \"{}\"\nbucket = \"{}\"\nregion = \"us-east-1\"\n\
+                 access_key_id = \"test\"\nsecret_access_key = \"test\"\n",
                 self.endpoint, self.bucket
             ),
         )

@@ -219,7 +219,8 @@ fn parse_bound(field: &str, arg: &Value) -> Result<Bound> {
     if let Some(s) = arg.as_str() {
         return parse_time(s).map(Bound::Time).ok_or_else(|| {
             FilterError(format!(
-                "range bound '{s}' on field '{field}' is neither a number nor an ISO date (YYYY-MM-DD) or RFC 3339 timestamp"
+                "range bound '{s}' on field '{field}' is neither a number nor an ISO date (YYYY-MM-DD) \
+                 or RFC 3339 timestamp"
             ))
         });
     }
@@ -509,7 +510,7 @@ mod tests {
     /// filter matches any item without panicking, and its key parses back to the same filter.
     #[test]
     fn fuzz_filters() {
-        use crate::fuzz::{Gen, cases};
+        use lakehouse_test_helpers::fuzz::{Gen, cases};
         let keys = [
             "state",
             "rating",
@@ -576,7 +577,7 @@ mod tests {
     /// Dates and timestamps: never a panic, and a plain date read directly agrees with chrono.
     #[test]
     fn fuzz_parse_time() {
-        use crate::fuzz::{Gen, cases};
+        use lakehouse_test_helpers::fuzz::{Gen, cases};
         let pieces = [
             "2025", "-", "01", "13", "02", "30", "T", "08:00:00", "Z", "+02:00", ".5", " ", "9",
             "0",

@@ -1,4 +1,5 @@
-//! Object key rules, shared by storaged and its HTTP client: 1–1024 bytes of `A-Z a-z 0-9 . _ - /`, no empty, `.` or `..` segment, no leading `/`.
+//! Object key rules, shared by storaged and its HTTP client: 1–1024 bytes of `A-Z a-z 0-9 . _ - /`, no empty,
+//! `.` or `..` segment, no leading `/`.
 
 /// Prefixes that hold the services' own data; only the admin role may write under them.
 pub const RESERVED_PREFIXES: &[&str] = &["datasets/", "_catalog/", "vectors/", "recordings/"];
@@ -159,7 +160,7 @@ mod tests {
     /// Keys from the pieces the rules are about: never a panic, and every key accepted keeps every rule.
     #[test]
     fn fuzz_keys() {
-        use crate::fuzz::{Gen, cases};
+        use lakehouse_test_helpers::fuzz::{Gen, cases};
         let pieces = [
             "a",
             "Z",

@@ -74,7 +74,8 @@ pub enum Error {
 
     /// Another writer (another instance over the same storage) keeps winning the race for the next segment.
     #[error(
-        "vector index '{0}' is being written concurrently by another instance; retry, or send its writes to one instance"
+        "vector index '{0}' is being written concurrently by another instance; \
+         retry, or send its writes to one instance"
     )]
     WriteConflict(String),
 
@@ -85,6 +86,11 @@ pub enum Error {
     /// Stored data could not be read back (a corrupt segment or snapshot).
     #[error("stored vector data is unreadable: {0}")]
     Corrupt(String),
+
+    /// A snapshot in a format this build does not read (the usearch format of earlier versions without the
+    /// `usearch-snapshots` feature): the index is not opened rather than opened without its vectors.
+    #[error("{0}")]
+    UnreadableFormat(String),
 
     /// The HNSW library failed.
     #[error("vector index operation failed: {0}")]
@@ -140,7 +146,9 @@ impl From<Error> for ApiError {
             Error::Storage(_) => {
                 ApiError::new(ErrorCode::StorageUnavailable, message).with_retry_after(1)
             }
-            Error::Corrupt(_) | Error::Index(_) | Error::Task(_) => ApiError::internal(message),
+            Error::Corrupt(_) | Error::UnreadableFormat(_) | Error::Index(_) | Error::Task(_) => {
+                ApiError::internal(message)
+            }
         }
     }
 }

@@ -208,7 +208,12 @@ impl IndexHandle {
         let segments = persist::list_segments(store, &self.meta, writer.next_seq - 1).await?;
         for (seq, path, modified) in segments {
             if seq != writer.next_seq {
-                tracing::warn!(index = %self.meta.name, expected = writer.next_seq, found = seq, "segment sequence has a gap");
+                tracing::warn!(
+                    index = %self.meta.name,
+                    expected = writer.next_seq,
+                    found = seq,
+                    "segment sequence has a gap"
+                );
             }
             match persist::read_segment(store, &path, self.meta.dim).await {
                 Ok(segment) => {

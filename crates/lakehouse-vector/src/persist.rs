@@ -8,9 +8,10 @@
 //! vectors/<index>/<incarnation>/snapshots/<seq>/manifest.json sizes and checksums of the two (written last)
 //! ```
 //!
-//! Snapshots written while indexes were usearch graphs hold `graph.usearch` instead of `graph.hnsw`; they
-//! still load ([`Hnsw::load_usearch`] reads every vector back into a new graph), and the first load
-//! rewrites the snapshot in place in the new format (see `convert_legacy_snapshot`).
+//! Snapshots written while indexes were usearch graphs hold `graph.usearch` instead of `graph.hnsw`. A build
+//! with the `usearch-snapshots` feature loads them (reading every vector back into a new graph) and the
+//! first load rewrites the snapshot in place in the new format (see `convert_legacy_snapshot`); other
+//! builds refuse them with an error that says so. The usearch library is not compiled in otherwise.
 //!
 //! A snapshot at `seq` covers segments `1..=seq`. Only a snapshot whose manifest exists and whose files match
 //! it is ever loaded, so a crash while writing one leaves something readers skip. The incarnation (random,
@@ -347,7 +348,8 @@ pub struct LoadedSnapshot {
     pub created_at: DateTime<Utc>,
 }
 
-/// The newest complete, intact snapshot; incomplete or damaged ones are skipped with a warning.
+/// The newest complete, intact snapshot; incomplete or damaged ones are skipped with a warning, one in a
+/// format this build does not read is an error.
 pub async fn load_snapshot(
     store: &Arc<dyn ObjectStore>,
     meta: &IndexMeta,
@@ -357,6 +359,8 @@ pub async fn load_snapshot(
     for seq in complete {
         match load_one_snapshot(store, meta, seq, params).await {
             Ok(loaded) => return Ok(Some(loaded)),
+            // Skipping it would open the index without the vectors it holds.
+            Err(e @ Error::UnreadableFormat(_)) => return Err(e),
             Err(e) => {
                 tracing::warn!(index = %meta.name, seq, error = %e, "skipping unreadable snapshot")
             }
@@ -421,8 +425,7 @@ async fn load_one_snapshot(
                 .map_err(|_| Error::Corrupt(format!("snapshot {seq} is incomplete")))?;
             let (next_key, records) = codec::decode_entries(&entries)?;
             let hnsw = if legacy {
-                let keys: Vec<u64> = records.iter().map(|r| r.key).collect();
-                Hnsw::load_usearch(&graph, &keys, dim, metric, params)?
+                load_legacy(&graph, &records, dim, metric, params, seq)?
             } else {
                 Hnsw::load(&graph, dim, metric, params)?
             };
@@ -448,7 +451,12 @@ async fn load_one_snapshot(
     if let Some(graph) = converted {
         // Converted once, so later loads read the new format instead of rebuilding the graph each time.
         if let Err(e) = convert_legacy_snapshot(store, meta, &manifest, graph).await {
-            tracing::warn!(index = %meta.name, seq, error = %e, "could not rewrite a usearch snapshot in the new graph format; it is read again next time");
+            tracing::warn!(
+                index = %meta.name,
+                seq,
+                error = %e,
+                "could not rewrite a usearch snapshot in the new graph format; it is read again next time"
+            );
         }
     }
     Ok(LoadedSnapshot {
@@ -456,6 +464,37 @@ async fn load_one_snapshot(
         seq,
         created_at: manifest.created_at,
     })
+}
+
+/// The graph of a snapshot in the usearch format of earlier versions, rebuilt (the `usearch-snapshots`
+/// feature); without the feature, an error that says how to convert it.
+#[cfg(feature = "usearch-snapshots")]
+fn load_legacy(
+    graph: &[u8],
+    records: &[codec::EntryRecord],
+    dim: usize,
+    metric: Metric,
+    params: HnswParams,
+    _seq: u64,
+) -> Result<Hnsw> {
+    let keys: Vec<u64> = records.iter().map(|r| r.key).collect();
+    Hnsw::load_usearch(graph, &keys, dim, metric, params)
+}
+
+#[cfg(not(feature = "usearch-snapshots"))]
+fn load_legacy(
+    _graph: &[u8],
+    _records: &[codec::EntryRecord],
+    _dim: usize,
+    _metric: Metric,
+    _params: HnswParams,
+    seq: u64,
+) -> Result<Hnsw> {
+    Err(Error::UnreadableFormat(format!(
+        "snapshot {seq} is in the usearch format of earlier versions, which this build does not read: \
+         start a lakehouse built with `cargo build --release -p lakehouse --features usearch-snapshots` once \
+         on this storage, and it converts every such snapshot in place"
+    )))
 }
 
 /// Adds `graph.hnsw` (the graph rebuilt from the snapshot's `graph.usearch`, at the same sequence number)
@@ -528,16 +567,9 @@ mod tests {
         assert_eq!(seq_of("42.seg"), None);
     }
 
-    /// A snapshot written by the usearch-based index (unit vectors under the inner-product metric, the
-    /// graph in `graph.usearch`) loads into the new graph with every vector intact, and the next snapshot
-    /// is written in the new format.
-    #[tokio::test]
-    async fn usearch_snapshots_load_into_the_new_graph() {
-        use lakehouse_types::vector::Metadata;
-        use usearch::{Index, IndexOptions, MetricKind, ScalarKind};
-
-        let store: Arc<dyn ObjectStore> = Arc::new(object_store::memory::InMemory::new());
-        let meta = IndexMeta {
+    /// An index over 8-dimensional vectors under the cosine metric.
+    fn legacy_meta() -> IndexMeta {
+        IndexMeta {
             format: 1,
             name: "legacy".into(),
             dim: 8,
@@ -545,7 +577,89 @@ mod tests {
             created_at: Utc::now(),
             incarnation: "i1".into(),
             connectivity: 16,
+        }
+    }
+
+    /// Stores snapshot `seq` of `count` items as the usearch-based index wrote them: `graph` in
+    /// `graph.usearch`, the entry table, then the manifest.
+    async fn put_legacy_snapshot(
+        store: &Arc<dyn ObjectStore>,
+        meta: &IndexMeta,
+        seq: u64,
+        count: usize,
+        graph: Vec<u8>,
+        entries: Vec<u8>,
+    ) {
+        let mut files = Vec::new();
+        for (name, bytes) in [(LEGACY_GRAPH_FILE, graph), (ENTRIES_FILE, entries)] {
+            files.push(SnapshotFile {
+                name: name.to_owned(),
+                size: bytes.len() as u64,
+                checksum: codec::checksum(&bytes),
+            });
+            store
+                .put(&meta.snapshot_file(seq, name), PutPayload::from(bytes))
+                .await
+                .expect("put");
+        }
+        let manifest = SnapshotManifest {
+            format: 1,
+            seq,
+            created_at: Utc::now(),
+            count,
+            files,
         };
+        store
+            .put(
+                &meta.snapshot_file(seq, MANIFEST_FILE),
+                PutPayload::from(serde_json::to_vec(&manifest).expect("json")),
+            )
+            .await
+            .expect("put");
+    }
+
+    /// Without the `usearch-snapshots` feature, a snapshot in the usearch format is refused, saying how to
+    /// convert it; nothing is rewritten.
+    #[cfg(not(feature = "usearch-snapshots"))]
+    #[tokio::test]
+    async fn usearch_snapshots_are_refused_with_the_way_to_convert_them() {
+        let store: Arc<dyn ObjectStore> = Arc::new(object_store::memory::InMemory::new());
+        let meta = legacy_meta();
+        let metadata = lakehouse_types::vector::Metadata::new();
+        let entries =
+            codec::encode_entries(2, [(1, "item-1", &metadata, 1.0)].into_iter()).expect("entries");
+        put_legacy_snapshot(&store, &meta, 3, 1, b"a usearch graph".to_vec(), entries).await;
+        let refused = load_snapshot(&store, &meta, HnswParams::default()).await;
+        let message = refused.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(
+            message.contains("--features usearch-snapshots"),
+            "{message}"
+        );
+        assert!(
+            store
+                .head(&meta.snapshot_file(3, LEGACY_GRAPH_FILE))
+                .await
+                .is_ok()
+        );
+        assert!(
+            store
+                .head(&meta.snapshot_file(3, GRAPH_FILE))
+                .await
+                .is_err()
+        );
+    }
+
+    /// A snapshot written by the usearch-based index (unit vectors under the inner-product metric, the
+    /// graph in `graph.usearch`) loads into the new graph with every vector intact, and the next snapshot
+    /// is written in the new format.
+    #[cfg(feature = "usearch-snapshots")]
+    #[tokio::test]
+    async fn usearch_snapshots_load_into_the_new_graph() {
+        use lakehouse_types::vector::Metadata;
+        use usearch::{Index, IndexOptions, MetricKind, ScalarKind};
+
+        let store: Arc<dyn ObjectStore> = Arc::new(object_store::memory::InMemory::new());
+        let meta = legacy_meta();
         let originals: Vec<Vec<f32>> = (0..300u32)
             .map(|i| {
                 (0..8u32)
@@ -589,32 +703,7 @@ mod tests {
                 .map(|(i, (id, norm))| (i as u64 + 1, id.as_str(), &metadata, *norm)),
         )
         .expect("entries");
-        let mut files = Vec::new();
-        for (name, bytes) in [(LEGACY_GRAPH_FILE, graph), (ENTRIES_FILE, entries)] {
-            files.push(SnapshotFile {
-                name: name.to_owned(),
-                size: bytes.len() as u64,
-                checksum: codec::checksum(&bytes),
-            });
-            store
-                .put(&meta.snapshot_file(7, name), PutPayload::from(bytes))
-                .await
-                .expect("put");
-        }
-        let manifest = SnapshotManifest {
-            format: 1,
-            seq: 7,
-            created_at: Utc::now(),
-            count: units.len(),
-            files,
-        };
-        store
-            .put(
-                &meta.snapshot_file(7, MANIFEST_FILE),
-                PutPayload::from(serde_json::to_vec(&manifest).expect("json")),
-            )
-            .await
-            .expect("put");
+        put_legacy_snapshot(&store, &meta, 7, units.len(), graph, entries).await;
 
         let loaded = load_snapshot(&store, &meta, HnswParams::default())
             .await

@@ -300,7 +300,11 @@ impl VectorService {
             Err(e) => return Err(e.into()),
         }
         if let Err(e) = persist::delete_prefix(&self.store, &persist::index_prefix(name)).await {
-            tracing::warn!(index = %name, error = %e, "dropped index left objects behind; they are removed on re-create");
+            tracing::warn!(
+                index = %name,
+                error = %e,
+                "dropped index left objects behind; they are removed on re-create"
+            );
         }
         Ok(())
     }

@@ -125,7 +125,8 @@ pub fn main() -> ExitCode {
 /// Stack of every runtime thread. DataFusion names a projected expression by printing it, and printing
 /// recurses once per level of the expression tree: a chain of 500 `+` overflowed the default 2 MiB in a
 /// debug build and aborted the process. With 16 MiB a debug build answers chains of 2,000; the SQL gate
-/// admits at most 1,024 operators (`readonly::MAX_OPERATORS` in the query crate). Only the pages a thread touches are resident.
+/// admits at most 1,024 operators (`readonly::MAX_OPERATORS` in the query crate). Only the pages a thread
+/// touches are resident.
 const THREAD_STACK_BYTES: usize = 16 << 20;
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

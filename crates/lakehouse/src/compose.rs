@@ -15,9 +15,9 @@ use lakehouse_client::{
 use lakehouse_config::{Config, ServiceName};
 use lakehouse_embed::EmbedService;
 use lakehouse_ingest::Ingest;
-use lakehouse_matrix::{MatrixDeps, MatrixService};
+use lakehouse_matrix::MatrixService;
 use lakehouse_query::Query;
-use lakehouse_server::{Metrics, Reading, Services};
+use lakehouse_server::{Gateway, Metrics, Reports, Services};
 use lakehouse_storage::{StorageLimits, StorageService, build_object_store};
 use lakehouse_vector::VectorService;
 use object_store::ObjectStore;
@@ -51,6 +51,8 @@ pub struct Composed {
     pub services: Services,
     /// matrixd, when it runs here (its recordings are flushed at shutdown).
     pub matrix: Option<MatrixService>,
+    /// The page and MCP, when this process is the gateway.
+    pub gateway: Option<Gateway>,
 }
 
 /// Builds the services of this process.
@@ -104,32 +106,7 @@ pub fn services(config: &Config, metrics: &mut Metrics) -> anyhow::Result<Compos
                     }
                 });
             }
-            let stats = Arc::clone(&embed);
-            metrics.read_at_scrape(move || {
-                let s = stats.cache_stats();
-                vec![
-                    Reading::counter(
-                        "embed_cache_hits",
-                        "Texts answered from the embedding cache",
-                        s.hits,
-                    ),
-                    Reading::counter(
-                        "embed_cache_misses",
-                        "Texts the embedding cache sent to a provider",
-                        s.misses,
-                    ),
-                    Reading::gauge(
-                        "embed_cache_entries",
-                        "Embeddings held in the cache",
-                        s.entries,
-                    ),
-                    Reading::gauge(
-                        "embed_cache_bytes",
-                        "Bytes held by the embedding cache, as weighed for its bound",
-                        s.bytes,
-                    ),
-                ]
-            });
+            metrics.report(Arc::clone(&embed) as Arc<dyn Reports>);
             Some(embed as Arc<dyn EmbedApi>)
         }
         Placement::Remote => Some(Arc::new(HttpEmbedClient::new(
@@ -165,8 +142,23 @@ pub fn services(config: &Config, metrics: &mut Metrics) -> anyhow::Result<Compos
 
     datasets(config, &mut services, &mut object_store, metrics)?;
     let matrix = matrix(config, &mut services, metrics)?;
+    let gateway = if config.runs(ServiceName::Gateway) {
+        // A gateway reaches every service, here or at its URL: the tools have all they use.
+        let limits = config.section("mcp").context("configuring [mcp]")?;
+        let toolbox = lakehouse_mcp::Toolbox::new(&services, limits)
+            .map_err(|e| anyhow::anyhow!("composing the MCP tools: {}", e.message))?;
+        Some(Gateway {
+            mcp: Arc::new(toolbox),
+        })
+    } else {
+        None
+    };
 
-    Ok(Composed { services, matrix })
+    Ok(Composed {
+        services,
+        matrix,
+        gateway,
+    })
 }
 
 /// matrixd: over the services of this process where they run here, over HTTP clients otherwise (a
@@ -187,78 +179,37 @@ fn matrix(
         Placement::Local => {}
     }
     let url = |service| config.service_url(service).to_owned();
-    let deps = MatrixDeps {
-        catalog: match &services.catalog {
-            Some(local) => Arc::clone(local),
-            None => Arc::new(HttpCatalogClient::new(&url(ServiceName::Catalogd))?),
-        },
-        query: match &services.query {
-            Some(local) => Arc::clone(local),
-            None => Arc::new(HttpQueryClient::new(&url(ServiceName::Queryd))?),
-        },
-        embed: match &services.embed {
-            Some(local) => Arc::clone(local),
-            None => Arc::new(HttpEmbedClient::new(&url(ServiceName::Embedd))?),
-        },
-        vector: match &services.vector {
-            Some(local) => Arc::clone(local),
-            None => Arc::new(HttpVectorClient::new(&url(ServiceName::Vectord))?),
-        },
-        storage: match &services.storage {
-            Some(local) => Arc::clone(local),
-            None => Arc::new(HttpStorageClient::new(&url(ServiceName::Storaged))?),
-        },
-        ingest: match &services.ingest {
-            Some(local) => Arc::clone(local),
-            None => Arc::new(HttpIngestClient::new(&url(ServiceName::Ingestd))?),
-        },
-    };
+    let mut reach = services.clone();
+    if reach.catalog.is_none() {
+        reach.catalog = Some(Arc::new(HttpCatalogClient::new(&url(
+            ServiceName::Catalogd,
+        ))?));
+    }
+    if reach.query.is_none() {
+        reach.query = Some(Arc::new(HttpQueryClient::new(&url(ServiceName::Queryd))?));
+    }
+    if reach.embed.is_none() {
+        reach.embed = Some(Arc::new(HttpEmbedClient::new(&url(ServiceName::Embedd))?));
+    }
+    if reach.vector.is_none() {
+        reach.vector = Some(Arc::new(HttpVectorClient::new(&url(ServiceName::Vectord))?));
+    }
+    if reach.storage.is_none() {
+        reach.storage = Some(Arc::new(HttpStorageClient::new(&url(
+            ServiceName::Storaged,
+        ))?));
+    }
+    if reach.ingest.is_none() {
+        reach.ingest = Some(Arc::new(HttpIngestClient::new(&url(ServiceName::Ingestd))?));
+    }
     let matrix = MatrixService::new(
-        deps,
+        &reach,
         Arc::new(config.policy.clone()),
         config.section("matrix").context("configuring [matrix]")?,
-    );
+    )
+    .map_err(|e| anyhow::anyhow!("composing matrixd: {}", e.message))?;
     matrix.start();
-    let stats = matrix.clone();
-    metrics.read_at_scrape(move || {
-        let mut readings = Vec::new();
-        if let Some(r) = stats.recorder_stats() {
-            use std::sync::atomic::Ordering::Relaxed;
-            readings.push(Reading::counter(
-                "matrix_recordings_written",
-                "Searches appended to the matrix_recordings dataset",
-                r.written.load(Relaxed),
-            ));
-            readings.push(Reading::counter(
-                "matrix_recordings_dropped",
-                "Search recordings dropped because the queue was full",
-                r.dropped.load(Relaxed),
-            ));
-            readings.push(Reading::counter(
-                "matrix_recordings_failed_batches",
-                "Appends of recordings that failed (each retried)",
-                r.failed_batches.load(Relaxed),
-            ));
-        }
-        let (hits, misses) = stats.answer_cache_counts();
-        readings.push(Reading::counter(
-            "matrix_answer_cache_hits",
-            "Searches answered from the answer cache",
-            hits,
-        ));
-        readings.push(Reading::counter(
-            "matrix_answer_cache_misses",
-            "Searches computed (retrieval, fusion, judge)",
-            misses,
-        ));
-        let counts = stats.corpus_counts();
-        readings.push(Reading::gauge(
-            "matrix_corpora",
-            "Corpora defined",
-            counts.values().sum::<u64>(),
-        ));
-        readings
-    });
+    metrics.report(Arc::new(matrix.clone()));
     services.matrix = Some(Arc::new(matrix.clone()) as Arc<dyn MatrixApi>);
     Ok(Some(matrix))
 }
@@ -284,95 +235,7 @@ fn datasets(
                     .context("configuring [datasets]")?,
             )
             .context("configuring [datasets]")?;
-        let stats = catalog.clone();
-        metrics.read_at_scrape(move || {
-            use std::sync::atomic::Ordering::Relaxed;
-            let s = stats.maintenance_stats();
-            vec![
-                Reading::counter(
-                    "catalog_compactions",
-                    "Compaction commits made (small data files rewritten into large ones)",
-                    s.compactions.load(Relaxed),
-                ),
-                Reading::counter(
-                    "catalog_compaction_files_removed",
-                    "Data files compactions removed from their tables",
-                    s.files_removed.load(Relaxed),
-                ),
-                Reading::counter(
-                    "catalog_compaction_files_added",
-                    "Data files compactions wrote",
-                    s.files_added.load(Relaxed),
-                ),
-                Reading::counter(
-                    "catalog_compaction_bytes_removed",
-                    "Bytes of the data files compactions removed from their tables",
-                    s.bytes_removed.load(Relaxed),
-                ),
-                Reading::counter(
-                    "catalog_compaction_failures",
-                    "Compaction runs that failed or gave way to another writer",
-                    s.failures.load(Relaxed),
-                ),
-                Reading::gauge(
-                    "catalog_last_compaction_timestamp_seconds",
-                    "When the last compaction committed (seconds since the epoch; 0: never)",
-                    s.last_compaction_unix.load(Relaxed),
-                ),
-                Reading::counter(
-                    "catalog_vacuums",
-                    "Vacuums that removed files no kept version needed",
-                    s.vacuums.load(Relaxed),
-                ),
-                Reading::counter(
-                    "catalog_vacuum_files_removed",
-                    "Data files vacuums removed from storage",
-                    s.files_vacuumed.load(Relaxed),
-                ),
-                Reading::counter(
-                    "catalog_vacuum_bytes_reclaimed",
-                    "Bytes vacuums reclaimed on storage",
-                    s.bytes_reclaimed.load(Relaxed),
-                ),
-                Reading::counter(
-                    "catalog_vacuum_log_files_removed",
-                    "Log entries removed from before the oldest kept versions",
-                    s.log_files_removed.load(Relaxed),
-                ),
-                Reading::gauge(
-                    "catalog_last_vacuum_timestamp_seconds",
-                    "When the last vacuum ran (seconds since the epoch; 0: never)",
-                    s.last_vacuum_unix.load(Relaxed),
-                ),
-            ]
-        });
-        let tables = catalog.clone();
-        metrics.read_at_scrape(move || {
-            let small = tables.maintenance_config().compact_small_bytes;
-            let counts = tables.tables().kept_file_counts(small);
-            let mut readings = Vec::with_capacity(counts.len() * 2);
-            for (name, files, _) in &counts {
-                readings.push(
-                    Reading::gauge(
-                        "table_files",
-                        "Data files of each table's current version (tables read since start)",
-                        *files as u64,
-                    )
-                    .label("dataset", name.clone()),
-                );
-            }
-            for (name, _, small) in counts {
-                readings.push(
-                    Reading::gauge(
-                        "table_small_files",
-                        "Data files under [datasets] compact_small_bytes in each table's current version",
-                        small as u64,
-                    )
-                    .label("dataset", name),
-                );
-            }
-            readings
-        });
+        metrics.report(Arc::new(catalog.clone()));
         let warm = catalog.clone();
         tokio::spawn(async move {
             if let Err(e) = warm.rehydrate().await {

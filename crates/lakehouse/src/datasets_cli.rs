@@ -11,6 +11,7 @@ use lakehouse_client::{HttpCatalogClient, HttpIngestClient, HttpQueryClient};
 use lakehouse_types::dataset::{
     Evolve, IngestFormat, IngestRequest, SqlRequest, VacuumQuery, WriteMode, WriteResponse,
 };
+use lakehouse_types::text::{aligned, cell};
 use lakehouse_types::{ApiError, Caller, RequestContext};
 
 /// Where the server is and who is asking.
@@ -305,7 +306,7 @@ pub async fn sql(args: SqlArgs) -> anyhow::Result<()> {
                 .iter()
                 .map(|r| r.iter().map(cell).collect())
                 .collect();
-            print!("{}", table(&header, &rows));
+            print!("{}", aligned(&header, &rows));
             let more = if response.truncated {
                 " (truncated: more rows exist; --max-rows)"
             } else {
@@ -425,58 +426,6 @@ pub async fn datasets(args: DatasetsArgs) -> anyhow::Result<()> {
             ]
         })
         .collect();
-    print!("{}", table(&header, &rows));
+    print!("{}", aligned(&header, &rows));
     Ok(())
-}
-
-/// A JSON value as table text.
-pub(crate) fn cell(value: &serde_json::Value) -> String {
-    match value {
-        serde_json::Value::Null => String::new(),
-        serde_json::Value::String(s) => s.clone(),
-        other @ (serde_json::Value::Bool(_)
-        | serde_json::Value::Number(_)
-        | serde_json::Value::Array(_)
-        | serde_json::Value::Object(_)) => other.to_string(),
-    }
-}
-
-/// An aligned text table: columns padded to their widest cell, a rule under the header.
-pub(crate) fn table(header: &[String], rows: &[Vec<String>]) -> String {
-    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
-    for row in rows {
-        for (w, c) in widths.iter_mut().zip(row) {
-            *w = (*w).max(c.chars().count());
-        }
-    }
-    let line = |cells: &[String]| -> String {
-        let padded: Vec<String> = cells
-            .iter()
-            .zip(&widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect();
-        format!("{}\n", padded.join("  ").trim_end())
-    };
-    let mut out = line(header);
-    out.push_str(&line(
-        &widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>(),
-    ));
-    for row in rows {
-        out.push_str(&line(row));
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tables_align() {
-        let t = table(
-            &["a".into(), "bb".into()],
-            &[vec!["xyz".into(), "1".into()]],
-        );
-        assert_eq!(t, "a    bb\n---  --\nxyz  1\n");
-    }
 }

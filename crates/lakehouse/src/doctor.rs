@@ -234,7 +234,8 @@ async fn check_storage(config: &Config, report: &mut Report) {
             root.display()
         ),
         StorageBackend::S3(s3) => format!(
-            "check that {} is reachable, that bucket {:?} exists, and that the key in the secrets file may read and write it",
+            "check that {} is reachable, that bucket {:?} exists, \
+             and that the key in the secrets file may read and write it",
             s3.endpoint.as_deref().unwrap_or("AWS S3"),
             s3.bucket
         ),

@@ -8,8 +8,9 @@ use clap::{Args, ValueEnum};
 use lakehouse_api::MatrixApi;
 use lakehouse_client::HttpMatrixClient;
 use lakehouse_types::matrix::{MatrixSearchRequest, MatrixSearchResponse, SearchMode};
+use lakehouse_types::text::{aligned, cell};
 
-use crate::datasets_cli::{RemoteArgs, api, cell, table};
+use crate::datasets_cli::{RemoteArgs, api};
 
 /// Widest cell of a search result table (profiles are long).
 const MAX_CELL: usize = 48;
@@ -109,7 +110,7 @@ pub fn generate(args: &GenerateArgs) -> anyhow::Result<()> {
             ]
         })
         .collect();
-    print!("{}", table(&header, &rows));
+    print!("{}", aligned(&header, &rows));
     Ok(())
 }
 
@@ -197,7 +198,7 @@ pub fn render(answer: &MatrixSearchResponse) -> String {
     let mut out = if rows.is_empty() {
         "no hits\n".to_owned()
     } else {
-        table(&header, &rows)
+        aligned(&header, &rows)
     };
     if answer.excluded.count > 0 {
         let reasons: Vec<String> = answer

@@ -31,21 +31,20 @@ pub struct McpArgs {
 /// Serves until the assistant closes standard input. Only protocol messages go to standard output.
 pub async fn run(args: McpArgs) -> anyhow::Result<()> {
     let url = args.gateway.as_str();
-    let services = lakehouse_mcp::Services {
-        catalog: Arc::new(HttpCatalogClient::new(url).map_err(api)?),
-        query: Arc::new(HttpQueryClient::new(url).map_err(api)?),
-        embed: Arc::new(HttpEmbedClient::new(url).map_err(api)?),
-        vector: Arc::new(HttpVectorClient::new(url).map_err(api)?),
-        matrix: Arc::new(HttpMatrixClient::new(url).map_err(api)?),
+    let services = lakehouse_api::Services {
+        catalog: Some(Arc::new(HttpCatalogClient::new(url).map_err(api)?)),
+        query: Some(Arc::new(HttpQueryClient::new(url).map_err(api)?)),
+        embed: Some(Arc::new(HttpEmbedClient::new(url).map_err(api)?)),
+        vector: Some(Arc::new(HttpVectorClient::new(url).map_err(api)?)),
+        matrix: Some(Arc::new(HttpMatrixClient::new(url).map_err(api)?)),
+        ..lakehouse_api::Services::default()
     };
-    let toolbox = Arc::new(lakehouse_mcp::Toolbox::new(
-        services,
-        lakehouse_mcp::Limits {
-            max_rows: args.max_rows.max(1),
-            max_bytes: args.max_bytes.max(1024),
-            ..lakehouse_mcp::Limits::default()
-        },
-    ));
+    let limits = lakehouse_mcp::Limits {
+        max_rows: args.max_rows.max(1),
+        max_bytes: args.max_bytes.max(1024),
+        ..lakehouse_mcp::Limits::default()
+    };
+    let toolbox = Arc::new(lakehouse_mcp::Toolbox::new(&services, limits).map_err(api)?);
     // The server decides the role from the key; this side only carries the key.
     let caller = Caller {
         name: "mcp".to_owned(),

@@ -46,8 +46,7 @@ pub async fn bind(config: &Config) -> anyhow::Result<Bound> {
             auth,
             metrics,
             policy: Arc::new(config.policy.clone()),
-            page: config.runs(lakehouse_config::ServiceName::Gateway),
-            mcp: config.section("mcp").context("configuring [mcp]")?,
+            gateway: composed.gateway,
             browsers: Arc::new(lakehouse_server::Browsers::new(
                 config.listen,
                 &config.allowed_hosts,
@@ -89,7 +88,10 @@ impl Bound {
         tokio::select! {
             result = server => result.context("server failed")?,
             () = async { signalled.notified().await; tokio::time::sleep(grace).await } => {
-                tracing::warn!(grace_secs = grace.as_secs(), "requests still in flight after the grace period; exiting");
+                tracing::warn!(
+                    grace_secs = grace.as_secs(),
+                    "requests still in flight after the grace period; exiting"
+                );
             }
         }
         if let Some(matrix) = &self.matrix {

@@ -10,34 +10,15 @@ use axum::middleware::{self, Next};
 use axum::response::IntoResponse;
 use lakehouse_types::{ApiError, ErrorCode};
 
-use crate::{HttpError, Services};
+use crate::HttpError;
 
-/// The MCP route, when this process reaches every service the tools use (a gateway always does).
+/// The MCP route over `toolbox`.
 ///
 /// With keys configured, every request is authenticated, so any `Host` is accepted (the server may listen
 /// on a public address); in open mode the server listens on loopback only and rmcp's loopback-host check
 /// stays on, against DNS rebinding from a browser page.
-pub fn router(services: &Services, limits: lakehouse_mcp::Limits, keys: bool) -> Router {
-    let (Some(catalog), Some(query), Some(embed), Some(vector), Some(matrix)) = (
-        &services.catalog,
-        &services.query,
-        &services.embed,
-        &services.vector,
-        &services.matrix,
-    ) else {
-        return Router::new();
-    };
-    let toolbox = Arc::new(lakehouse_mcp::Toolbox::new(
-        lakehouse_mcp::Services {
-            catalog: Arc::clone(catalog),
-            query: Arc::clone(query),
-            embed: Arc::clone(embed),
-            vector: Arc::clone(vector),
-            matrix: Arc::clone(matrix),
-        },
-        limits,
-    ));
-    let max_sessions = limits.max_sessions;
+pub fn router(toolbox: Arc<lakehouse_mcp::Toolbox>, keys: bool) -> Router {
+    let max_sessions = toolbox.limits().max_sessions;
     let (service, sessions) = lakehouse_mcp::http_service(toolbox, keys);
     Router::new()
         .nest_service("/v1/mcp", service)

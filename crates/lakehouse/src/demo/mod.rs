@@ -55,13 +55,16 @@ pub async fn run(config: Config, options: DemoOptions) -> anyhow::Result<()> {
             println!("\nTry it yourself:");
             println!("  lakehouse search \"CNC machinist near Columbus\" --k 5 --url {url}");
             println!(
-                "  lakehouse sql \"SELECT primary_role, count(*) AS workers FROM workers GROUP BY 1 ORDER BY 2 DESC\" --url {url}"
+                "  lakehouse sql \"SELECT primary_role, count(*) AS workers FROM workers GROUP BY 1 \
+                 ORDER BY 2 DESC\" --url {url}"
             );
             println!(
-                "  curl -X POST {url}/v1/matrix/search -d '{{\"query\": \"welder\", \"filters\": {{\"state\": \"TX\"}}, \"k\": 3}}'"
+                "  curl -X POST {url}/v1/matrix/search -d \
+                 '{{\"query\": \"welder\", \"filters\": {{\"state\": \"TX\"}}, \"k\": 3}}'"
             );
             println!(
-                "  curl -X POST {url}/v1/sql -d '{{\"sql\": \"SELECT query, hit_count, elapsed_ms FROM matrix_recordings\"}}'"
+                "  curl -X POST {url}/v1/sql -d \
+                 '{{\"sql\": \"SELECT query, hit_count, elapsed_ms FROM matrix_recordings\"}}'"
             );
             println!("  curl {url}/health");
         }

@@ -8,20 +8,13 @@ const ADMIN_KEY: &str = "admin-key-0123456789";
 const RECRUITER_KEY: &str = "recruiter-key-0123456789";
 
 fn keys_config() -> String {
-    let hash = |key: &str| {
-        lakehouse_config::hash_key(key)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect::<String>()
-    };
     // The built-in recruiter has no raw-object actions; this one is given them, so the reserved prefixes
     // are what refuses it.
-    format!(
-        "[[auth.keys]]\nname = \"ops\"\nrole = \"admin\"\nkey_sha256 = \"{}\"\n\n[[auth.keys]]\nname = \"rita\"\nrole = \"recruiter\"\nkey_sha256 = \"{}\"\n\n\
-         [roles.recruiter]\nactions = [\"search\", \"sql\", \"datasets.read\", \"datasets.write\", \"storage.read\", \"storage.write\"]\ncorpora = \"*\"\n",
-        hash(ADMIN_KEY),
-        hash(RECRUITER_KEY)
-    )
+    crate::common::keys_config(&[
+        ("ops", "admin", ADMIN_KEY),
+        ("rita", "recruiter", RECRUITER_KEY),
+    ]) + "[roles.recruiter]\nactions = [\"search\", \"sql\", \"datasets.read\", \"datasets.write\", \
+           \"storage.read\", \"storage.write\"]\ncorpora = \"*\"\n"
 }
 
 #[tokio::test]

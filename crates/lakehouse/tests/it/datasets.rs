@@ -5,7 +5,7 @@ use reqwest::Client;
 use serde_json::{Value, json};
 
 use crate::common::{
-    Backend, expect_error, get_json, on_both_backends, post_json, server, server_on,
+    Backend, expect_error, get_json, on_both_backends, post_json, server, server_on, sql,
 };
 
 const WORKERS: &str = "worker_id,name,state,rate,active,available_from\n\
@@ -34,14 +34,6 @@ async fn ingest_ok(http: &Client, base: &str, dataset: &str, query: &str, body: 
     let response = ingest(http, base, dataset, query, body).await;
     assert_eq!(response.status().as_u16(), 201, "ingest {dataset}?{query}");
     response.json().await.unwrap()
-}
-
-pub(crate) async fn sql(http: &Client, base: &str, sql: &str) -> reqwest::Response {
-    http.post(format!("{base}/v1/sql"))
-        .json(&json!({"sql": sql}))
-        .send()
-        .await
-        .unwrap()
 }
 
 /// `POST /v1/sql` asking for the answer as `accept`.
@@ -387,7 +379,8 @@ async fn ndjson_and_parquet_bodies_are_ingested() {
     };
 
     // NDJSON: a key missing from the first line, a null, a blank line; every line is read for the types.
-    let lines = "{\"id\": 1, \"name\": \"Ana\"}\n\n{\"id\": 2, \"name\": null, \"rate\": 31.5}\n{\"id\": 3, \"name\": \"Cy\", \"rate\": 19}\n";
+    let lines = "{\"id\": 1, \"name\": \"Ana\"}\n\n{\"id\": 2, \"name\": null, \"rate\": 31.5}\n\
+                 {\"id\": 3, \"name\": \"Cy\", \"rate\": 19}\n";
     let answer = send("people", "application/x-ndjson", lines.into())
         .await
         .unwrap();
@@ -477,7 +470,8 @@ async fn a_server_killed_mid_upload_leaves_no_spool_file() {
     let body = body_ending_with(50_000, "");
     let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
     let head = format!(
-        "POST /v1/ingest/killed?mode=create HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/csv\r\nContent-Length: {}\r\n\r\n",
+        "POST /v1/ingest/killed?mode=create HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/csv\r\n\
+         Content-Length: {}\r\n\r\n",
         2 * body.len()
     );
     stream.write_all(head.as_bytes()).await.unwrap();
@@ -544,7 +538,8 @@ async fn a_body_found_malformed_or_cut_off_after_many_rows_writes_nothing() {
     let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let head = format!(
-        "POST /v1/ingest/cut?mode=create HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/csv\r\nContent-Length: {}\r\n\r\n",
+        "POST /v1/ingest/cut?mode=create HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/csv\r\n\
+         Content-Length: {}\r\n\r\n",
         body.len() + 1000
     );
     stream.write_all(head.as_bytes()).await.unwrap();
@@ -861,7 +856,12 @@ answer({"version": table.version(), "rows": rows})
 "#;
     let read = python_over_table(script, &server.data_dir().join("datasets/workers"));
     assert_eq!(read["version"], 1);
-    let ours = rows(&http, base, "SELECT worker_id, name, state, rate, active, available_from FROM workers ORDER BY worker_id").await;
+    let ours = rows(
+        &http,
+        base,
+        "SELECT worker_id, name, state, rate, active, available_from FROM workers ORDER BY worker_id",
+    )
+    .await;
     let theirs: Vec<Value> = read["rows"]
         .as_array()
         .unwrap()

@@ -209,7 +209,12 @@ async fn openai_compatible_embeddings() {
     // One string, base64 as OpenAI's Python client asks for: little-endian f32s.
     let body: Value = http
         .post(&url)
-        .json(&json!({"model": "all-MiniLM-L6-v2", "input": reference[2].0, "encoding_format": "base64", "user": "u-1"}))
+        .json(&json!({
+            "model": "all-MiniLM-L6-v2",
+            "input": reference[2].0,
+            "encoding_format": "base64",
+            "user": "u-1"
+        }))
         .send()
         .await
         .unwrap()
@@ -356,7 +361,11 @@ async fn vector_items_and_queries_in_words_use_the_model() {
         .unwrap();
     assert_eq!(created.status().as_u16(), 201);
     let items = json!({"items": [
-        {"id": "w-1", "text": "Certified MIG and TIG welder, ten years in structural steel", "metadata": {"state": "TX"}},
+        {
+            "id": "w-1",
+            "text": "Certified MIG and TIG welder, ten years in structural steel",
+            "metadata": {"state": "TX"}
+        },
         {"id": "w-2", "text": "Forklift operator, warehouse inventory and loading docks", "metadata": {"state": "TX"}},
         {"id": "w-3", "text": "Registered nurse, intensive care unit night shifts", "metadata": {"state": "CA"}},
         {"id": "w-4", "text": "Forklift driver for a distribution center", "metadata": {"state": "CA"}},

@@ -28,25 +28,13 @@ const HIDDEN: &[(&str, &str)] = &[
 ];
 
 pub(crate) fn config() -> String {
-    let hash = |key: &str| {
-        lakehouse_config::hash_key(key)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect::<String>()
-    };
-    let mut text = String::new();
-    for (name, role, key) in [
+    let mut text = crate::common::keys_config(&[
         ("ops", "admin", ADMIN),
         ("rita", "recruiter", RECRUITER),
         ("acme", "client", CLIENT),
         ("ana", "analyst", ANALYST),
         ("lou", "loader", LOADER),
-    ] {
-        text.push_str(&format!(
-            "[[auth.keys]]\nname = \"{name}\"\nrole = \"{role}\"\nkey_sha256 = \"{}\"\n\n",
-            hash(key)
-        ));
-    }
+    ]);
     let hidden = HIDDEN
         .iter()
         .map(|(c, _)| format!("\"{c}\""))
@@ -129,23 +117,7 @@ pub(crate) async fn load(http: &Client, url: &str) {
         .await
         .unwrap();
     assert_eq!(added.status().as_u16(), 200);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(180);
-    loop {
-        let info: Value = http
-            .get(format!("{url}/v1/matrix/corpora/people"))
-            .bearer_auth(ADMIN)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if info["status"] == "ready" {
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "{info}");
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    crate::common::wait_ready_as(http, url, Some(ADMIN), "people", None).await;
 }
 
 /// One generated request.
@@ -434,7 +406,8 @@ async fn no_route_shows_a_role_what_it_may_not_see() {
     let b = backend.url();
     let gateway = crate::common::server()
         .config(&format!(
-            "{}\n[services]\nstoraged = \"{b}\"\ncatalogd = \"{b}\"\ningestd = \"{b}\"\nqueryd = \"{b}\"\nvectord = \"{b}\"\nembedd = \"{b}\"\nmatrixd = \"{b}\"\n",
+            "{}\n[services]\nstoraged = \"{b}\"\ncatalogd = \"{b}\"\ningestd = \"{b}\"\nqueryd = \"{b}\"\n\
+             vectord = \"{b}\"\nembedd = \"{b}\"\nmatrixd = \"{b}\"\n",
             config()
         ))
         .arg("--only")

@@ -5,8 +5,7 @@
 use reqwest::Client;
 use serde_json::{Value, json};
 
-use crate::common::{expect_error, server};
-use crate::datasets::sql;
+use crate::common::{expect_error, server, sql};
 
 /// The server's resident memory now and at its peak, in bytes, from `/proc`.
 fn memory(pid: u32) -> (u64, u64) {

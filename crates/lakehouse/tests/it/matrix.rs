@@ -1,168 +1,15 @@
 //! Matrix search through the real binary: staffing data from `lakehouse generate`, corpora built by the
 //! server, searches over HTTP, on the local directory and on S3.
 
-use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use reqwest::Client;
 use serde_json::{Value, json};
 
 use crate::common::{
-    Backend, S3Guard, expect_error, get_json, on_both_backends, post_json, spawn_on,
+    Backend, CLIENT_ROLE, expect_error, generate, keys_config, on_both_backends, post_json, search,
+    sql_rows, staffing, wait_ready, wait_ready_as, workers_corpus,
 };
-use lakehouse_test_helpers::{TestServer, TestServerBuilder};
-
-/// The workers corpus with the staffing eligibility rules: the demo's own definition.
-pub(crate) fn workers_corpus() -> Value {
-    serde_json::from_str(include_str!("../../src/demo/workers_corpus.json")).unwrap()
-}
-
-/// Runs `lakehouse generate` into `dir`.
-pub(crate) fn generate(dir: &Path, workers: usize, seed: u64) {
-    let status = std::process::Command::new(env!("CARGO_BIN_EXE_lakehouse"))
-        .args([
-            "generate",
-            "--workers",
-            &workers.to_string(),
-            "--seed",
-            &seed.to_string(),
-        ])
-        .arg("--out")
-        .arg(dir)
-        .stdout(std::process::Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success(), "lakehouse generate failed");
-}
-
-/// POSTs a CSV file (or text) to the ingest route; the JSON answer.
-pub(crate) async fn ingest(
-    http: &Client,
-    url: &str,
-    dataset: &str,
-    mode: &str,
-    body: Vec<u8>,
-) -> Value {
-    let response = http
-        .post(format!("{url}/v1/ingest/{dataset}?mode={mode}"))
-        .header("content-type", "text/csv")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status();
-    let answer: Value = response.json().await.unwrap();
-    assert!(status.is_success(), "ingest {dataset}: {status} {answer}");
-    answer
-}
-
-/// Waits until a corpus is ready at `version` (any version when `None`); its state.
-pub(crate) async fn wait_ready(
-    http: &Client,
-    url: &str,
-    corpus: &str,
-    version: Option<u64>,
-) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(180);
-    // A corpus that failed at an earlier version stays failed until the worker picks up the next one.
-    let mut failed_since: Option<Instant> = None;
-    loop {
-        let info = get_json(http, format!("{url}/v1/matrix/corpora/{corpus}")).await;
-        let at_version = version.is_none_or(|v| info["dataset_version"] == json!(v));
-        if info["status"] == "ready" && at_version && info.get("catching_up_to").is_none() {
-            return info;
-        }
-        if info["status"] == "failed" {
-            let since = *failed_since.get_or_insert_with(Instant::now);
-            assert!(
-                since.elapsed() < Duration::from_secs(15),
-                "corpus build failed: {info}"
-            );
-        } else {
-            failed_since = None;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "corpus {corpus} not ready in time: {info}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// A search that must succeed.
-pub(crate) async fn search(http: &Client, url: &str, body: Value) -> Value {
-    let response = http
-        .post(format!("{url}/v1/matrix/search"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status();
-    let answer: Value = response.json().await.unwrap();
-    assert_eq!(status.as_u16(), 200, "search {body}: {answer}");
-    answer
-}
-
-/// The rows of a SQL answer.
-pub(crate) async fn sql(http: &Client, url: &str, statement: &str) -> Vec<Vec<Value>> {
-    let answer = post_json(http, format!("{url}/v1/sql"), &json!({ "sql": statement })).await;
-    answer["rows"]
-        .as_array()
-        .unwrap_or_else(|| panic!("{statement}: {answer}"))
-        .iter()
-        .map(|r| r.as_array().cloned().unwrap_or_default())
-        .collect()
-}
-
-/// A staffing server: generated data ingested, the workers corpus built.
-pub(crate) struct Staffing {
-    pub(crate) server: TestServer,
-    pub(crate) _s3: Option<S3Guard>,
-    pub(crate) csv: tempfile::TempDir,
-    pub(crate) http: Client,
-}
-
-impl Staffing {
-    pub(crate) fn url(&self) -> &str {
-        self.server.url()
-    }
-
-    pub(crate) fn file(&self, table: &str) -> PathBuf {
-        self.csv.path().join(format!("{table}.csv"))
-    }
-}
-
-/// Starts `builder` over `backend`, ingests `workers` generated workers and their job orders, and builds
-/// the workers corpus.
-pub(crate) async fn staffing(
-    backend: Backend,
-    builder: TestServerBuilder,
-    workers: usize,
-) -> Staffing {
-    let csv = tempfile::tempdir().unwrap();
-    generate(csv.path(), workers, 7);
-    let (server, s3) = spawn_on(backend, builder).await;
-    let http = Client::new();
-    let url = server.url().to_owned();
-    for table in ["workers", "job_orders"] {
-        let body = std::fs::read(csv.path().join(format!("{table}.csv"))).unwrap();
-        ingest(&http, &url, table, "create", body).await;
-    }
-    let created = http
-        .post(format!("{url}/v1/matrix/corpora"))
-        .json(&workers_corpus())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(created.status().as_u16(), 202);
-    wait_ready(&http, &url, "workers", Some(0)).await;
-    Staffing {
-        server,
-        _s3: s3,
-        csv,
-        http,
-    }
-}
 
 /// A worker as the test judges it, from SQL.
 #[derive(Debug)]
@@ -181,7 +28,7 @@ fn number(v: &Value) -> Option<f64> {
 }
 
 async fn all_workers(http: &Client, url: &str) -> Vec<Worker> {
-    sql(
+    sql_rows(
         http,
         url,
         "SELECT worker_id, status, certifications, available_from, pay_rate_min, lat, lon FROM workers",
@@ -235,7 +82,7 @@ impl OrderParams {
 }
 
 async fn orders(http: &Client, url: &str) -> Vec<OrderParams> {
-    sql(
+    sql_rows(
         http,
         url,
         "SELECT order_id, required_certs, start_date, pay_rate, radius_miles, site_lat, site_lon FROM job_orders \
@@ -340,7 +187,7 @@ async fn matrix_search_end_to_end(backend: Backend) {
     }
 
     // Filters apply inside retrieval: k hits whenever k match, none that fail.
-    let tx_welders = sql(
+    let tx_welders = sql_rows(
         http,
         url,
         "SELECT count(*) FROM workers WHERE state = 'TX' AND trim(primary_role) = 'Welder' AND status = 'active'",
@@ -459,7 +306,7 @@ async fn matrix_search_end_to_end(backend: Backend) {
         assert!(Instant::now() < deadline, "recording not readable: {found}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let total = sql(http, url, "SELECT count(*) FROM matrix_recordings").await[0][0]
+    let total = sql_rows(http, url, "SELECT count(*) FROM matrix_recordings").await[0][0]
         .as_u64()
         .unwrap();
     // 3 + 2 + 3 + 1 + 8 + 1 + 1 successful searches above.
@@ -543,34 +390,16 @@ const ADMIN_KEY: &str = "matrix-admin-key-0123";
 const RECRUITER_KEY: &str = "matrix-recruiter-key-0123";
 const CLIENT_KEY: &str = "matrix-client-key-0123";
 
-fn roles_config() -> String {
-    let hash = |key: &str| hex(&lakehouse_config::hash_key(key));
-    let mut config = String::new();
-    for (name, role, key) in [
-        ("ops", "admin", ADMIN_KEY),
-        ("rita", "recruiter", RECRUITER_KEY),
-        ("acme", "client", CLIENT_KEY),
-    ] {
-        config.push_str(&format!(
-            "[[auth.keys]]\nname = \"{name}\"\nrole = \"{role}\"\nkey_sha256 = \"{}\"\n\n",
-            hash(key)
-        ));
-    }
-    config.push_str(
-        "[roles.client]\ncorpora = [\"workers\"]\nhidden_fields = [\"email\", \"phone\", \"last_name\", \"pay_rate_min\"]\nactions = [\"search\"]\n",
-    );
-    config
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// Roles: a client key sees no hidden field and may not search other corpora; recruiters see all.
 #[tokio::test]
 async fn roles_mask_fields_and_gate_corpora() {
     let server = crate::common::server()
-        .config(&roles_config())
+        .config(&keys_config(&[
+            ("ops", "admin", ADMIN_KEY),
+            ("rita", "recruiter", RECRUITER_KEY),
+            ("acme", "client", CLIENT_KEY),
+        ]))
+        .config(CLIENT_ROLE)
         .spawn()
         .await;
     let url = server.url().to_owned();
@@ -618,31 +447,9 @@ async fn roles_mask_fields_and_gate_corpora() {
             .as_u16(),
         202
     );
-    let ready = |name: &'static str| {
-        let http = http.clone();
-        let url = url.clone();
-        async move {
-            let deadline = Instant::now() + Duration::from_secs(120);
-            loop {
-                let info: Value = http
-                    .get(format!("{url}/v1/matrix/corpora/{name}"))
-                    .bearer_auth(ADMIN_KEY)
-                    .send()
-                    .await
-                    .unwrap()
-                    .json()
-                    .await
-                    .unwrap();
-                if info["status"] == "ready" {
-                    return;
-                }
-                assert!(Instant::now() < deadline, "{info}");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        }
-    };
-    ready("workers").await;
-    ready("job_orders").await;
+    for name in ["workers", "job_orders"] {
+        wait_ready_as(&http, &url, Some(ADMIN_KEY), name, None).await;
+    }
 
     let search_as = |key: &'static str, body: Value| {
         http.post(format!("{url}/v1/matrix/search"))

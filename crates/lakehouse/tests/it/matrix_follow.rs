@@ -6,8 +6,10 @@ use std::time::{Duration, Instant};
 use reqwest::Client;
 use serde_json::{Value, json};
 
-use crate::common::{Backend, expect_error, get_json, server};
-use crate::matrix::{generate, ingest, search, sql, staffing, wait_ready, workers_corpus};
+use crate::common::{
+    Backend, expect_error, generate, get_json, ingest, metric, search, server, sql_rows, staffing,
+    start_staffing, wait_ready, workers_corpus,
+};
 
 /// A CSV with the line of one id changed by `edit` (fields split on commas: only the leading, unquoted
 /// fields may be edited), or dropped when `edit` answers `None`.
@@ -152,23 +154,7 @@ async fn a_build_killed_midway_resumes_where_it_stopped() {
         .await;
     let http = Client::new();
     let url = server.url().to_owned();
-    for table in ["workers", "job_orders"] {
-        ingest(
-            &http,
-            &url,
-            table,
-            "create",
-            std::fs::read(csv.path().join(format!("{table}.csv"))).unwrap(),
-        )
-        .await;
-    }
-    let created = http
-        .post(format!("{url}/v1/matrix/corpora"))
-        .json(&workers_corpus())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(created.status().as_u16(), 202);
+    start_staffing(&http, &url, csv.path()).await;
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let info = get_json(&http, format!("{url}/v1/matrix/corpora/workers")).await;
@@ -233,19 +219,8 @@ async fn recordings_flushed_before_a_kill_survive_it() {
     // Let a few flushes happen, read how many were written, then kill mid-stream.
     let written = loop {
         tokio::time::sleep(Duration::from_millis(500)).await;
-        let metrics = http
-            .get(format!("{url}/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let written = metrics
-            .lines()
-            .find_map(|l| l.strip_prefix("lakehouse_matrix_recordings_written_total "))
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .unwrap_or(0);
+        let written =
+            metric(&http, &url, "lakehouse_matrix_recordings_written_total ").await as u64;
         if written >= 30 {
             break written;
         }
@@ -255,7 +230,7 @@ async fn recordings_flushed_before_a_kill_survive_it() {
     assert!(sent as u64 >= written);
     s.server.start().await;
     let url = s.server.url().to_owned();
-    let rows = sql(
+    let rows = sql_rows(
         &http,
         &url,
         "SELECT count(*), count(DISTINCT recording_id) FROM matrix_recordings",
@@ -267,7 +242,7 @@ async fn recordings_flushed_before_a_kill_survive_it() {
         "{count} recordings readable, {written} were flushed"
     );
     assert_eq!(count, distinct, "no recording twice");
-    let every_column = sql(
+    let every_column = sql_rows(
         &http,
         &url,
         "SELECT * FROM matrix_recordings ORDER BY recorded_at LIMIT 3",
@@ -278,7 +253,7 @@ async fn recordings_flushed_before_a_kill_survive_it() {
     wait_ready(&http, &url, "workers", None).await;
     search(&http, &url, json!({"query": "after restart", "k": 1})).await;
     let deadline = Instant::now() + Duration::from_secs(30);
-    while sql(
+    while sql_rows(
         &http,
         &url,
         "SELECT count(*) FROM matrix_recordings WHERE query = 'after restart'",
@@ -541,7 +516,8 @@ async fn matrixd_runs_alone_behind_a_gateway() {
         .await;
     let b = backend.url();
     let services = format!(
-        "[services]\nstoraged = \"{b}\"\ncatalogd = \"{b}\"\ningestd = \"{b}\"\nqueryd = \"{b}\"\nvectord = \"{b}\"\nembedd = \"{b}\"\n"
+        "[services]\nstoraged = \"{b}\"\ncatalogd = \"{b}\"\ningestd = \"{b}\"\nqueryd = \"{b}\"\n\
+         vectord = \"{b}\"\nembedd = \"{b}\"\n"
     );
     let matrixd = server()
         .config(&services)
@@ -579,7 +555,7 @@ async fn matrixd_runs_alone_behind_a_gateway() {
     wait_ready(&http, &url, "workers", Some(0)).await;
     let answer = search(&http, &url, json!({"query": "welder", "k": 3})).await;
     assert_eq!(answer["hits"].as_array().unwrap().len(), 3);
-    let order = sql(
+    let order = sql_rows(
         &http,
         &url,
         "SELECT order_id FROM job_orders ORDER BY order_id LIMIT 1",
@@ -628,7 +604,7 @@ async fn matrixd_runs_alone_behind_a_gateway() {
 #[tokio::test]
 async fn the_search_command_prints_a_table_with_reasons() {
     let s = staffing(Backend::Local, server(), 120).await;
-    let order = sql(
+    let order = sql_rows(
         &s.http,
         s.url(),
         "SELECT order_id FROM job_orders ORDER BY order_id LIMIT 1",

@@ -2,45 +2,28 @@
 //! with a recruiter and a client key, against a real server with staffing data (`tests/mcp/mcp_client.py`).
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use reqwest::Client;
 use serde_json::json;
 
-use crate::matrix::{generate, workers_corpus};
+use crate::common::{CLIENT_ROLE, generate, keys_config, wait_ready_as, workers_corpus};
 
 const ADMIN_KEY: &str = "mcp-admin-key-0123456789";
 const RECRUITER_KEY: &str = "mcp-recruiter-key-0123456789";
 const CLIENT_KEY: &str = "mcp-client-key-0123456789";
 
-fn keys_config() -> String {
-    let hash = |key: &str| {
-        lakehouse_config::hash_key(key)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect::<String>()
-    };
-    let mut config = String::new();
-    for (name, role, key) in [
-        ("ops", "admin", ADMIN_KEY),
-        ("rita", "recruiter", RECRUITER_KEY),
-        ("acme", "client", CLIENT_KEY),
-    ] {
-        config.push_str(&format!(
-            "[[auth.keys]]\nname = \"{name}\"\nrole = \"{role}\"\nkey_sha256 = \"{}\"\n\n",
-            hash(key)
-        ));
-    }
-    config.push_str(
-        "[roles.client]\ncorpora = [\"workers\"]\nhidden_fields = [\"email\", \"phone\", \"last_name\", \"pay_rate_min\"]\nactions = [\"search\"]\n",
-    );
-    config
-}
-
 #[tokio::test]
 async fn the_official_sdk_uses_every_tool_over_stdio_and_http() {
     let python = std::env::var("LAKEHOUSE_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
-    let server = crate::common::server().config(&keys_config()).spawn().await;
+    let server = crate::common::server()
+        .config(&keys_config(&[
+            ("ops", "admin", ADMIN_KEY),
+            ("rita", "recruiter", RECRUITER_KEY),
+            ("acme", "client", CLIENT_KEY),
+        ]))
+        .config(CLIENT_ROLE)
+        .spawn()
+        .await;
     let url = server.url().to_owned();
     let http = Client::new();
     let csv = tempfile::tempdir().unwrap();
@@ -69,23 +52,7 @@ async fn the_official_sdk_uses_every_tool_over_stdio_and_http() {
         assert_eq!(response.status().as_u16(), 202);
     }
     for name in ["workers", "job_orders"] {
-        let deadline = std::time::Instant::now() + Duration::from_secs(180);
-        loop {
-            let info: serde_json::Value = http
-                .get(format!("{url}/v1/matrix/corpora/{name}"))
-                .bearer_auth(ADMIN_KEY)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            if info["status"] == "ready" {
-                break;
-            }
-            assert!(std::time::Instant::now() < deadline, "{info}");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        wait_ready_as(&http, &url, Some(ADMIN_KEY), name, None).await;
     }
 
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/mcp/mcp_client.py");

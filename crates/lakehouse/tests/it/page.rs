@@ -5,31 +5,16 @@
 //! change the open server (cross-site writes, DNS rebinding), comparing the store before and after itself.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use reqwest::Client;
 use serde_json::json;
 
-use crate::matrix::{generate, wait_ready, workers_corpus};
+use crate::common::{
+    CLIENT_ROLE, generate, keys_config, wait_ready, wait_ready_as, workers_corpus,
+};
 
 const ADMIN_KEY: &str = "page-admin-key-0123456789";
 const CLIENT_KEY: &str = "page-client-key-0123456789";
-
-fn keys_config() -> String {
-    let hash = |key: &str| {
-        lakehouse_config::hash_key(key)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect::<String>()
-    };
-    format!(
-        "[[auth.keys]]\nname = \"ops\"\nrole = \"admin\"\nkey_sha256 = \"{}\"\n\n\
-         [[auth.keys]]\nname = \"acme\"\nrole = \"client\"\nkey_sha256 = \"{}\"\n\n\
-         [roles.client]\ncorpora = [\"workers\"]\nhidden_fields = [\"email\", \"phone\", \"last_name\", \"pay_rate_min\"]\nactions = [\"search\"]\n",
-        hash(ADMIN_KEY),
-        hash(CLIENT_KEY)
-    )
-}
 
 /// Ingests the generated tables and creates the corpora, as `key` (when the server has keys).
 async fn load(
@@ -107,7 +92,14 @@ async fn the_page_works_in_a_real_browser() {
         true,
     )
     .await;
-    let keyed = crate::common::server().config(&keys_config()).spawn().await;
+    let keyed = crate::common::server()
+        .config(&keys_config(&[
+            ("ops", "admin", ADMIN_KEY),
+            ("acme", "client", CLIENT_KEY),
+        ]))
+        .config(CLIENT_ROLE)
+        .spawn()
+        .await;
     load(
         keyed.url(),
         Some(ADMIN_KEY),
@@ -120,23 +112,7 @@ async fn the_page_works_in_a_real_browser() {
     wait_ready(&http, open.url(), "workers", Some(0)).await;
     wait_ready(&http, open.url(), "job_orders", Some(0)).await;
     // The keyed server's corpus, polled as admin.
-    let deadline = std::time::Instant::now() + Duration::from_secs(180);
-    loop {
-        let info: serde_json::Value = http
-            .get(format!("{}/v1/matrix/corpora/workers", keyed.url()))
-            .bearer_auth(ADMIN_KEY)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if info["status"] == "ready" {
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "{info}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_ready_as(&http, keyed.url(), Some(ADMIN_KEY), "workers", None).await;
 
     let screenshots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("page-screenshots");
     std::fs::create_dir_all(&screenshots).unwrap();

@@ -337,7 +337,10 @@ async fn bad_keys_are_refused_with_400(backend: Backend) {
     let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     stream
-        .write_all(b"PUT /v1/storage/objects/a/../../etc/passwd HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1\r\nConnection: close\r\n\r\nx")
+        .write_all(
+            b"PUT /v1/storage/objects/a/../../etc/passwd HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1\r\n\
+              Connection: close\r\n\r\nx",
+        )
         .await
         .unwrap();
     let mut answer = String::new();

@@ -11,10 +11,9 @@ use reqwest::Client;
 use serde_json::Value;
 
 use crate::common::{
-    Backend, expect_error, get_json, on_both_backends, server, server_on, spawn_on,
-    two_on_one_bucket,
+    Backend, expect_error, get_json, metric, metrics_text, on_both_backends, server, server_on,
+    spawn_on, sql, two_on_one_bucket,
 };
-use crate::datasets::sql;
 
 async fn scalar(http: &Client, url: &str, statement: &str) -> i64 {
     let response = sql(http, url, statement).await;
@@ -72,7 +71,7 @@ async fn many_appends_stay_few_files(backend: Backend) {
         6
     );
     let metrics = metrics_text(&http, url).await;
-    let compactions = counter(&http, url, "lakehouse_catalog_compactions").await;
+    let compactions = metric(&http, url, "lakehouse_catalog_compactions").await;
     assert!(compactions >= 1.0, "{metrics}");
 
     // On request: what small files are left become one (or nothing is left to do).
@@ -445,28 +444,6 @@ on_both_backends!(
     kill_9_during_compaction_and_vacuum
 );
 
-/// The `/metrics` text.
-async fn metrics_text(http: &Client, url: &str) -> String {
-    http.get(format!("{url}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
-}
-
-/// A counter's value in `/metrics` (0 when absent).
-async fn counter(http: &Client, url: &str, name: &str) -> f64 {
-    metrics_text(http, url)
-        .await
-        .lines()
-        .find(|l| l.starts_with(name))
-        .and_then(|l| l.split_whitespace().last())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0.0)
-}
-
 /// Two instances on one bucket append to one table from two tasks each while both compact it (on their own
 /// past a low threshold, and by hand): every acknowledged row once, and the table ends compacted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -545,8 +522,8 @@ async fn two_instances_compacting_while_appending_keep_every_row_once() {
         every_acknowledged_row_once(&http, url, &acknowledged).await;
         assert_eq!(scalar(&http, url, "SELECT count(*) FROM crash").await, 81);
     }
-    let compactions = counter(&http, a.url(), "lakehouse_catalog_compactions_total").await
-        + counter(&http, b.url(), "lakehouse_catalog_compactions_total").await;
+    let compactions = metric(&http, a.url(), "lakehouse_catalog_compactions_total").await
+        + metric(&http, b.url(), "lakehouse_catalog_compactions_total").await;
     assert!(compactions >= 1.0, "no compaction committed");
     let done = until_done(&http, a.url(), "optimize").await;
     assert!(

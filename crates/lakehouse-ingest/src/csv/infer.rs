@@ -14,7 +14,7 @@
 //!   for too long), the answer is `None`, and the body is read again from its spool file with:
 //! - [`Cuts::Exact`]: the reading thread parses the whole body itself to find where records end.
 //!
-//! Within a segment, plain records are split by [`crate::split`] and the others parsed by csv_core. The
+//! Within a segment, plain records are split by [`crate::csv::records`] and the others parsed by csv_core. The
 //! reading thread also parses the header and the first rows (for the names and the sample of [`Distinct`]
 //! values). A record's line is the line its first byte is on.
 
@@ -27,11 +27,11 @@ use std::sync::{Arc, Mutex};
 use arrow::datatypes::{Field, Schema};
 use csv_core::ReadRecordResult;
 
+use crate::csv::records::{Span, Split, split_record};
 use crate::infer::{
     CsvInferred, Distinct, Kind, PartStart, header_names, look_at_record, look_at_split, no_header,
     split_fields, unclosed_quote, unequal_fields,
 };
-use crate::split::{Span, Split, split_record};
 use crate::{Error, Result};
 
 /// Bytes read from the body at a time.

@@ -5,7 +5,7 @@
 //! each decimal and 68 ns on each timestamp, mostly in the machinery around its parsers (a row lookup and a
 //! null check through calls for every value, and chrono's general timestamp parser for the plain
 //! `YYYY-MM-DD HH:MM:SS`). Here the records are split into one buffer per batch (plain records by
-//! [`crate::split`], the others by csv_core, as arrow-csv does), and each column is filled in one loop. The
+//! [`crate::csv::records`], the others by csv_core, as arrow-csv does), and each column is filled in one loop. The
 //! shapes that fill most columns (plain integers, plain dates and timestamps) are read from the bytes by
 //! hand; every other value goes to the parser arrow-csv would have used for it
 //! (`arrow::compute::kernels::cast_utils`), so every value reads as it did there. Tests check both against
@@ -28,9 +28,9 @@ use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use chrono::Utc;
 use csv_core::ReadRecordResult;
 
+use crate::csv::infer::count;
+use crate::csv::records::{Span, Split, split_record};
 use crate::infer::{date_days, plain_timestamp_seconds, unequal_fields_text};
-use crate::segmented::count;
-use crate::split::{Span, Split, split_record};
 
 /// Reads parts, one after another, keeping its buffers between them.
 #[derive(Debug)]

@@ -367,7 +367,7 @@ mod tests {
             state
         };
         let mut split_here = 0;
-        let count = lakehouse_types::fuzz::cases(20_000);
+        let count = lakehouse_test_helpers::fuzz::cases(20_000);
         for _ in 0..count {
             let len = (next() % 40) as usize;
             let mut body = Vec::new();

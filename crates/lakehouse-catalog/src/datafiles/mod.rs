@@ -13,7 +13,7 @@
 //! - files are cut at the same size and written with the same properties as deltalake's writer would, but
 //!   that a column Snappy barely shrinks is stored uncompressed after the first row group ([`compresses`]);
 //! - each file is described by the Add action deltalake's writer gives it, statistics included. deltalake
-//!   builds those in a function private to it, hence [`statistics`] here.
+//!   builds those in a function private to it, hence [`crate::stats`].
 //!
 //! Only the column types ingest produces go this way ([`handles`]). A write with any other type goes through
 //! deltalake's writer, which converts types Delta cannot hold as they are.
@@ -34,24 +34,45 @@ use deltalake::parquet::arrow::arrow_writer::{
 };
 use deltalake::parquet::basic::Compression;
 use deltalake::parquet::errors::ParquetError;
-use deltalake::parquet::file::metadata::{ColumnChunkMetaData, ParquetMetaData, RowGroupMetaData};
+use deltalake::parquet::file::metadata::{ColumnChunkMetaData, ParquetMetaData};
 use deltalake::parquet::file::properties::WriterProperties;
-use deltalake::parquet::file::statistics::Statistics;
 use deltalake::parquet::file::writer::SerializedFileWriter;
-use deltalake::protocol::{ColumnCountStat, ColumnValueStat, Stats};
+use deltalake::parquet::schema::types::ColumnPath;
 use futures::StreamExt;
 use object_store::ObjectStore;
 use object_store::buffered::BufWriter;
 use object_store::path::Path;
-use serde_json::Value;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 
-use crate::tables::ROW_GROUP_ROWS;
 use crate::{Error, Result};
 
-/// Columns with statistics: Delta's default for `delta.dataSkippingNumIndexedCols`, as deltalake's writer has it.
-const STATS_COLUMNS: usize = 32;
+/// Data files are cut at about this size.
+pub const TARGET_FILE_SIZE: u64 = 64 * 1024 * 1024;
+
+/// Rows per Parquet row group. A row group is the unit a scan hands to one thread (and the unit statistics
+/// prune), so a 1M-row file cut into groups of this size is read on every core; DuckDB's default is close
+/// (122,880 rows). The writer's default of 1Mi rows made a 1M-row table one single-threaded scan.
+pub const ROW_GROUP_ROWS: usize = 128 * 1024;
+
+/// How data files are written: Snappy (fast to write and read, what other Delta writers use by default),
+/// dictionary encoding and page statistics as the parquet crate's defaults have them — except for the
+/// `plain` columns, whose values rarely repeat: a dictionary of them is as large as the values, and
+/// building it was the largest single cost of writing a table. Ingest's own writer then stores the columns
+/// Snappy barely shrinks uncompressed (`datafiles::compresses`).
+pub(crate) fn writer_properties(plain: &[String]) -> WriterProperties {
+    plain
+        .iter()
+        .fold(
+            WriterProperties::builder()
+                .set_compression(Compression::SNAPPY)
+                .set_max_row_group_row_count(Some(ROW_GROUP_ROWS)),
+            |builder, column| {
+                builder.set_column_dictionary_enabled(ColumnPath::from(column.as_str()), false)
+            },
+        )
+        .build()
+}
 
 /// Batches in flight from the input to the encoder.
 const BATCHES_IN_FLIGHT: usize = 4;
@@ -600,7 +621,7 @@ impl Upload {
                 source: Box::new(e),
             }));
         }
-        let stats = serde_json::to_string(&statistics(metadata, schema))
+        let stats = serde_json::to_string(&crate::stats::statistics(metadata, schema))
             .map_err(|e| Error::Unprocessable(format!("file statistics: {e}")))?;
         Ok(Add {
             path: self.path,
@@ -618,573 +639,5 @@ impl Upload {
     }
 }
 
-/// A file's statistics in the Delta log's form, from its Parquet footer: rows, and for each of the first
-/// [`STATS_COLUMNS`] columns its null count and (when it has a value) its least and greatest values, written
-/// as deltalake's writer writes them (dates as `YYYY-MM-DD`, timestamps in UTC to the millisecond).
-pub(crate) fn statistics(metadata: &ParquetMetaData, schema: &Schema) -> Stats {
-    let groups = metadata.row_groups();
-    let mut stats = Stats {
-        num_records: metadata.file_metadata().num_rows(),
-        ..Stats::default()
-    };
-    for (index, field) in schema.fields().iter().enumerate().take(STATS_COLUMNS) {
-        // A row group without statistics leaves the column without any: a count over part of the file
-        // would be wrong.
-        let Some(all) = groups
-            .iter()
-            .map(|g| g.column(index).statistics())
-            .collect::<Option<Vec<&Statistics>>>()
-        else {
-            continue;
-        };
-        if let Some(nulls) = all.iter().map(|s| s.null_count_opt()).sum::<Option<u64>>() {
-            stats.null_count.insert(
-                field.name().clone(),
-                ColumnCountStat::Value(i64::try_from(nulls).unwrap_or(i64::MAX)),
-            );
-        }
-        if let Some((min, max)) = bounds(groups, index, field.data_type()) {
-            stats
-                .min_values
-                .insert(field.name().clone(), ColumnValueStat::Value(min));
-            stats
-                .max_values
-                .insert(field.name().clone(), ColumnValueStat::Value(max));
-        }
-    }
-    stats
-}
-
-/// The least and greatest value of a column over the row groups that have them, as JSON.
-#[allow(clippy::wildcard_enum_match_arm)] // the types `handles` takes, of Arrow's many
-fn bounds(
-    groups: &[RowGroupMetaData],
-    index: usize,
-    data_type: &DataType,
-) -> Option<(Value, Value)> {
-    let stats = groups.iter().filter_map(|g| g.column(index).statistics());
-    match data_type {
-        DataType::Boolean => fold(stats.filter_map(|s| {
-            if let Statistics::Boolean(v) = s {
-                Some((*v.min_opt()?, *v.max_opt()?))
-            } else {
-                None
-            }
-        }))
-        .map(|(min, max)| (Value::from(min), Value::from(max))),
-        DataType::Int64 => fold(stats.filter_map(|s| {
-            if let Statistics::Int64(v) = s {
-                Some((*v.min_opt()?, *v.max_opt()?))
-            } else {
-                None
-            }
-        }))
-        .map(|(min, max)| (Value::from(min), Value::from(max))),
-        DataType::Float64 => fold(stats.filter_map(|s| {
-            if let Statistics::Double(v) = s {
-                Some((*v.min_opt()?, *v.max_opt()?))
-            } else {
-                None
-            }
-        }))
-        // JSON has no infinity; no bound is a safe bound.
-        .filter(|(min, max)| min.is_finite() && max.is_finite())
-        .map(|(min, max)| (Value::from(min), Value::from(max))),
-        DataType::Date32 => fold(stats.filter_map(|s| {
-            if let Statistics::Int32(v) = s {
-                Some((*v.min_opt()?, *v.max_opt()?))
-            } else {
-                None
-            }
-        }))
-        .and_then(|(min, max)| Some((date(min)?, date(max)?))),
-        DataType::Timestamp(..) => fold(stats.filter_map(|s| {
-            if let Statistics::Int64(v) = s {
-                Some((*v.min_opt()?, *v.max_opt()?))
-            } else {
-                None
-            }
-        }))
-        .and_then(|(min, max)| {
-            // Kept to the millisecond, the least value rounds down and the greatest up, so both stay bounds.
-            let down = min.checked_sub(min.rem_euclid(1000))?;
-            let up = max.checked_add((1000 - max.rem_euclid(1000)) % 1000)?;
-            Some((timestamp(down)?, timestamp(up)?))
-        }),
-        DataType::Utf8 => fold(stats.filter_map(|s| {
-            if let Statistics::ByteArray(v) = s {
-                Some((v.min_bytes_opt()?, v.max_bytes_opt()?))
-            } else {
-                None
-            }
-        }))
-        .and_then(|(min, max)| {
-            Some((
-                Value::from(std::str::from_utf8(min).ok()?),
-                Value::from(std::str::from_utf8(max).ok()?),
-            ))
-        }),
-        _ => None,
-    }
-}
-
-/// The least of the least values and the greatest of the greatest.
-fn fold<T: PartialOrd>(mut each: impl Iterator<Item = (T, T)>) -> Option<(T, T)> {
-    let first = each.next()?;
-    Some(each.fold(first, |(min, max), (lo, hi)| {
-        (
-            if lo < min { lo } else { min },
-            if hi > max { hi } else { max },
-        )
-    }))
-}
-
-fn date(days: i32) -> Option<Value> {
-    let day = chrono::NaiveDate::from_ymd_opt(1970, 1, 1)?
-        .checked_add_signed(chrono::Duration::days(i64::from(days)))?;
-    Some(Value::from(day.format("%Y-%m-%d").to_string()))
-}
-
-fn timestamp(micros: i64) -> Option<Value> {
-    use chrono::Timelike;
-    let at = chrono::DateTime::from_timestamp_micros(micros)?.naive_utc();
-    // The Delta log keeps timestamps to the millisecond; whole seconds are written without a fraction.
-    let format = if at.nanosecond() == 0 {
-        "%Y-%m-%dT%H:%M:%SZ"
-    } else {
-        "%Y-%m-%dT%H:%M:%S%.3fZ"
-    };
-    Some(Value::from(at.format(format).to_string()))
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use arrow::array::{
-        ArrayRef, BooleanArray, Date32Array, Float64Array, Int64Array, StringArray,
-        TimestampMicrosecondArray,
-    };
-    use arrow::datatypes::Field;
-    use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
-    use deltalake::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-    use object_store::ObjectStoreExt;
-    use object_store::memory::InMemory;
-
-    fn stream(
-        schema: SchemaRef,
-        items: Vec<Result<RecordBatch, DataFusionError>>,
-    ) -> SendableRecordBatchStream {
-        Box::pin(RecordBatchStreamAdapter::new(
-            schema,
-            futures::stream::iter(items),
-        ))
-    }
-
-    fn properties(group_rows: usize) -> WriterProperties {
-        WriterProperties::builder()
-            .set_max_row_group_row_count(Some(group_rows))
-            .build()
-    }
-
-    async fn read_back(store: &InMemory, add: &Add) -> Vec<RecordBatch> {
-        let bytes = store
-            .get(&Path::from(add.path.as_str()))
-            .await
-            .expect("file")
-            .bytes()
-            .await
-            .expect("bytes");
-        ParquetRecordBatchReaderBuilder::try_new(bytes)
-            .expect("parquet")
-            .build()
-            .expect("reader")
-            .collect::<Result<Vec<_>, _>>()
-            .expect("batches")
-    }
-
-    fn stats_of(add: &Add) -> Value {
-        serde_json::from_str(add.stats.as_deref().expect("stats")).expect("json")
-    }
-
-    #[tokio::test]
-    async fn columns_the_codec_cannot_shrink_are_stored_as_they_are_after_the_first_row_group() {
-        let schema = Arc::new(Schema::new(vec![
-            Field::new("n", DataType::Int64, false),
-            Field::new("noise", DataType::Int64, false),
-        ]));
-        let mut state = 3u64;
-        let batches = (0..8)
-            .map(|b| {
-                let n: Vec<i64> = (b * 500..(b + 1) * 500).collect();
-                let noise: Vec<i64> = n
-                    .iter()
-                    .map(|_| {
-                        state = state
-                            .wrapping_mul(6364136223846793005)
-                            .wrapping_add(1442695040888963407);
-                        state as i64
-                    })
-                    .collect();
-                Ok(RecordBatch::try_new(
-                    schema.clone(),
-                    vec![
-                        Arc::new(Int64Array::from(n)) as ArrayRef,
-                        Arc::new(Int64Array::from(noise)),
-                    ],
-                )?)
-            })
-            .collect::<Vec<_>>();
-        let expected: Vec<RecordBatch> = batches
-            .iter()
-            .map(|b| b.as_ref().expect("batch").clone())
-            .collect();
-        let store = Arc::new(InMemory::new());
-        let properties = WriterProperties::builder()
-            .set_compression(Compression::SNAPPY)
-            .set_max_row_group_row_count(Some(1000))
-            .set_column_dictionary_enabled("noise".into(), false)
-            .build();
-        let sizes = Sizes {
-            file: 1 << 30,
-            piece: 1 << 20,
-            upload: 1 << 30,
-        };
-        let (adds, rows) = write_sized(
-            store.clone(),
-            stream(schema.clone(), batches),
-            properties,
-            sizes,
-        )
-        .await
-        .expect("write");
-        assert_eq!((adds.len(), rows), (1, 4000));
-        let bytes = store
-            .get(&Path::from(adds[0].path.as_str()))
-            .await
-            .expect("file")
-            .bytes()
-            .await
-            .expect("bytes");
-        let reader = ParquetRecordBatchReaderBuilder::try_new(bytes).expect("parquet");
-        let codecs: Vec<(Compression, Compression)> = reader
-            .metadata()
-            .row_groups()
-            .iter()
-            .map(|g| (g.column(0).compression(), g.column(1).compression()))
-            .collect();
-        let (snappy, plain) = (Compression::SNAPPY, Compression::UNCOMPRESSED);
-        assert_eq!(
-            codecs,
-            vec![
-                (snappy, snappy),
-                (snappy, plain),
-                (snappy, plain),
-                (snappy, plain)
-            ]
-        );
-        let read: Vec<RecordBatch> = reader
-            .build()
-            .expect("reader")
-            .collect::<Result<_, _>>()
-            .expect("batches");
-        assert_eq!(
-            arrow::compute::concat_batches(&schema, &read).expect("concat"),
-            arrow::compute::concat_batches(&schema, &expected).expect("concat")
-        );
-    }
-
-    #[tokio::test]
-    async fn files_keep_the_rows_in_order_and_are_cut_at_the_target_size() {
-        let schema = Arc::new(Schema::new(vec![
-            Field::new("n", DataType::Int64, true),
-            Field::new("label", DataType::Utf8, true),
-        ]));
-        let batches = (0..10)
-            .map(|b| {
-                let n: Vec<i64> = (b * 700..(b + 1) * 700).collect();
-                let label: Vec<String> = n.iter().map(|v| format!("row {v}")).collect();
-                Ok(RecordBatch::try_new(
-                    schema.clone(),
-                    vec![
-                        Arc::new(Int64Array::from(n)) as ArrayRef,
-                        Arc::new(StringArray::from(label)) as ArrayRef,
-                    ],
-                )
-                .expect("batch"))
-            })
-            .collect();
-        let store = Arc::new(InMemory::new());
-        // A file is past a target of five bytes (the four of its magic number, and one) once a row group of
-        // 1,000 rows is in it: a file per 1,000 rows, cut inside every other batch of 700.
-        // Every encoded piece is sent on at once, and a file past 64 bytes is a multipart upload.
-        let sizes = Sizes {
-            file: 5,
-            piece: 1,
-            upload: 64,
-        };
-        let (adds, rows) = write_sized(
-            store.clone(),
-            stream(schema, batches),
-            properties(1000),
-            sizes,
-        )
-        .await
-        .expect("write");
-        assert_eq!(rows, 7000);
-        assert_eq!(adds.len(), 7);
-        let mut next = 0i64;
-        for (index, add) in adds.iter().enumerate() {
-            assert!(
-                add.path.starts_with(&format!("part-{index:05}-")),
-                "{}",
-                add.path
-            );
-            let stats = stats_of(add);
-            assert_eq!(stats["numRecords"], 1000);
-            assert_eq!(stats["minValues"]["n"], next);
-            assert_eq!(stats["maxValues"]["n"], next + 999);
-            assert_eq!(stats["minValues"]["label"], format!("row {next}"));
-            assert_eq!(stats["nullCount"]["label"], 0);
-            for batch in read_back(&store, add).await {
-                let n = batch
-                    .column(0)
-                    .as_any()
-                    .downcast_ref::<Int64Array>()
-                    .expect("int64");
-                let label = batch
-                    .column(1)
-                    .as_any()
-                    .downcast_ref::<StringArray>()
-                    .expect("text");
-                for row in 0..batch.num_rows() {
-                    assert_eq!(n.value(row), next);
-                    assert_eq!(label.value(row), format!("row {next}"));
-                    next += 1;
-                }
-            }
-        }
-        assert_eq!(next, 7000);
-    }
-
-    #[tokio::test]
-    async fn statistics_bound_every_column_over_every_row_group() {
-        let utc: Arc<str> = Arc::from("UTC");
-        let schema = Arc::new(Schema::new(vec![
-            Field::new("flag", DataType::Boolean, true),
-            Field::new("count", DataType::Int64, true),
-            Field::new("rate", DataType::Float64, true),
-            Field::new("day", DataType::Date32, true),
-            Field::new(
-                "at",
-                DataType::Timestamp(TimeUnit::Microsecond, Some(utc.clone())),
-                true,
-            ),
-            Field::new("name", DataType::Utf8, true),
-            Field::new("nothing", DataType::Utf8, true),
-        ]));
-        let batch = RecordBatch::try_new(
-            schema.clone(),
-            vec![
-                Arc::new(BooleanArray::from(vec![
-                    Some(true),
-                    None,
-                    Some(true),
-                    Some(false),
-                    None,
-                ])),
-                Arc::new(Int64Array::from(vec![
-                    Some(5),
-                    Some(-3),
-                    None,
-                    Some(12),
-                    Some(0),
-                ])),
-                Arc::new(Float64Array::from(vec![
-                    Some(2.5),
-                    Some(f64::NAN),
-                    Some(-1.25),
-                    None,
-                    Some(9.0),
-                ])),
-                // 2024-02-29, 1969-12-31, 2024-03-01
-                Arc::new(Date32Array::from(vec![
-                    Some(19782),
-                    None,
-                    Some(-1),
-                    Some(19783),
-                    None,
-                ])),
-                // 2024-01-01T00:00:00Z, then 0.0005 s later (rounded up as a greatest value), then 1.5 s before
-                Arc::new(
-                    TimestampMicrosecondArray::from(vec![
-                        Some(1_704_067_200_000_000),
-                        Some(1_704_067_200_000_500),
-                        None,
-                        Some(1_704_067_198_500_000),
-                        None,
-                    ])
-                    .with_timezone(utc),
-                ),
-                Arc::new(StringArray::from(vec![
-                    Some("mia"),
-                    Some("Zoe"),
-                    None,
-                    Some("ángel"),
-                    Some("bo"),
-                ])),
-                Arc::new(StringArray::from(vec![None::<&str>; 5])),
-            ],
-        )
-        .expect("batch");
-        let store = Arc::new(InMemory::new());
-        // Two rows per row group: three groups to combine.
-        let (adds, _) = write(
-            store.clone(),
-            stream(schema, vec![Ok(batch)]),
-            properties(2),
-            usize::MAX,
-        )
-        .await
-        .expect("write");
-        assert_eq!(adds.len(), 1);
-        assert_eq!(
-            stats_of(&adds[0]),
-            serde_json::json!({
-                "numRecords": 5,
-                "minValues": {
-                    "flag": false, "count": -3, "rate": -1.25, "day": "1969-12-31",
-                    "at": "2023-12-31T23:59:58.500Z", "name": "Zoe"
-                },
-                "maxValues": {
-                    "flag": true, "count": 12, "rate": 9.0, "day": "2024-03-01",
-                    "at": "2024-01-01T00:00:00.001Z", "name": "ángel"
-                },
-                "nullCount": {
-                    "flag": 2, "count": 1, "rate": 1, "day": 2, "at": 2, "name": 1, "nothing": 5
-                }
-            })
-        );
-    }
-
-    #[tokio::test]
-    async fn timestamps_out_of_range_get_no_bounds() {
-        let utc: Arc<str> = Arc::from("UTC");
-        let kind = DataType::Timestamp(TimeUnit::Microsecond, Some(utc.clone()));
-        let schema = Arc::new(Schema::new(vec![
-            Field::new("low", kind.clone(), true),
-            Field::new("high", kind, true),
-        ]));
-        // A Parquet body can hold any microsecond count; the extremes are no date a bound can name, and
-        // rounding them to the millisecond must not overflow.
-        let column = |values: Vec<i64>| {
-            Arc::new(TimestampMicrosecondArray::from(values).with_timezone(utc.clone())) as ArrayRef
-        };
-        let batch = RecordBatch::try_new(
-            schema.clone(),
-            vec![column(vec![i64::MIN + 1, 0]), column(vec![0, i64::MAX])],
-        )
-        .expect("batch");
-        let store = Arc::new(InMemory::new());
-        let (adds, _) = write(
-            store,
-            stream(schema, vec![Ok(batch)]),
-            properties(10),
-            usize::MAX,
-        )
-        .await
-        .expect("write");
-        let stats = stats_of(&adds[0]);
-        assert_eq!(stats["numRecords"], 2);
-        for column in ["low", "high"] {
-            assert_eq!(stats["nullCount"][column], 0);
-            assert!(stats["minValues"].get(column).is_none(), "{stats}");
-            assert!(stats["maxValues"].get(column).is_none(), "{stats}");
-        }
-    }
-
-    #[tokio::test]
-    async fn a_failed_input_leaves_nothing_in_the_store() {
-        let schema = Arc::new(Schema::new(vec![Field::new("n", DataType::Int64, true)]));
-        let batch = RecordBatch::try_new(
-            schema.clone(),
-            vec![Arc::new(Int64Array::from_iter_values(0..1000)) as ArrayRef],
-        )
-        .expect("batch");
-        let failure = DataFusionError::Execution("the body was cut off".into());
-        let dir = tempfile::tempdir().expect("dir");
-        let store = Arc::new(
-            object_store::local::LocalFileSystem::new_with_prefix(dir.path()).expect("store"),
-        );
-        // The first batch's row groups are on their way into a multipart upload when the input fails.
-        let sizes = Sizes {
-            file: usize::MAX,
-            piece: 1,
-            upload: 64,
-        };
-        let err = write_sized(
-            store,
-            stream(schema, vec![Ok(batch), Err(failure)]),
-            properties(100),
-            sizes,
-        )
-        .await
-        .expect_err("a failed input fails the write");
-        assert!(err.to_string().contains("the body was cut off"), "{err}");
-        let left: Vec<_> = std::fs::read_dir(dir.path())
-            .expect("list")
-            .map(|e| e.map(|e| e.file_name()))
-            .collect();
-        assert!(left.is_empty(), "{left:?}");
-    }
-
-    #[tokio::test]
-    async fn a_failed_upload_fails_the_write_without_waiting_on_it() {
-        let schema = Arc::new(Schema::new(vec![Field::new("n", DataType::Int64, true)]));
-        let batches = (0..50)
-            .map(|b| {
-                let n = Int64Array::from_iter_values(b * 1000..(b + 1) * 1000);
-                Ok(
-                    RecordBatch::try_new(schema.clone(), vec![Arc::new(n) as ArrayRef])
-                        .expect("batch"),
-                )
-            })
-            .collect();
-        // A store rooted at a plain file: nothing can be stored under it.
-        let dir = tempfile::tempdir().expect("dir");
-        let root = dir.path().join("a-file");
-        std::fs::write(&root, b"not a directory").expect("file");
-        let store =
-            Arc::new(object_store::local::LocalFileSystem::new_with_prefix(&root).expect("store"));
-        // Every row group is a piece, and the first pieces start a multipart upload, which fails; the
-        // encoder has far more to send than the channels hold.
-        let sizes = Sizes {
-            file: usize::MAX,
-            piece: 1,
-            upload: 64,
-        };
-        let written = tokio::time::timeout(
-            std::time::Duration::from_secs(60),
-            write_sized(store, stream(schema, batches), properties(100), sizes),
-        )
-        .await
-        .expect("the write ends");
-        let err = written.expect_err("an upload that fails fails the write");
-        assert!(matches!(err, Error::Store(_)), "{err}");
-    }
-
-    #[test]
-    fn only_the_types_ingest_produces_are_taken() {
-        let utc = Some(Arc::from("UTC"));
-        let taken = |t: DataType| handles(&Schema::new(vec![Field::new("c", t, true)]));
-        assert!(taken(DataType::Utf8));
-        assert!(taken(DataType::Timestamp(TimeUnit::Microsecond, utc)));
-        assert!(!taken(DataType::Timestamp(TimeUnit::Microsecond, None)));
-        assert!(!taken(DataType::Timestamp(
-            TimeUnit::Nanosecond,
-            Some(Arc::from("UTC"))
-        )));
-        assert!(!taken(DataType::Int32));
-        assert!(!taken(DataType::Utf8View));
-        assert!(!handles(&Schema::empty()));
-    }
-}
+mod tests;

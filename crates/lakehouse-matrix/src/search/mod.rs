@@ -1,0 +1,100 @@
+//! One matrix search, as a pipeline of steps each testable alone:
+//!
+//! 1. [`plan`]: the request checked and resolved — `k`, the role gate, the corpora, the filters, the job
+//!    order — into a [`plan::SearchPlan`];
+//! 2. the answer cache: a search asked before, against the same state, is answered as it was;
+//! 3. [`retrieve`]: the query vector, a vector and a keyword list per corpus with the caller's filters
+//!    inside both, fused by reciprocal rank;
+//! 4. [`judge`]: the eligibility rules bound to the job order, counting what they leave out and why;
+//! 5. [`respond`]: the hits with only what the role may see, the answer kept, the search recorded.
+//!
+//! Retrieval first fetches a few times `k` candidates per list with the caller's filters alone, so the judge
+//! can count what it leaves out and why. When that yields fewer than `k` eligible hits while a list came
+//! back full (more candidates exist), a second pass pushes the bound rules into both retrievals (into the
+//! vector walk as filter conditions, into the keyword collector as the judge itself) and fetches deeper
+//! until `k` eligible hits are found or every list runs dry: the answer holds `k` eligible hits whenever
+//! `k` eligible items exist, up to `[matrix] max_depth` candidates per list.
+//!
+//! The pipeline is given what it reads — the corpora, the services, the policy and the settings — and
+//! never the service itself.
+
+mod judge;
+mod plan;
+mod respond;
+mod retrieve;
+#[cfg(test)]
+mod testing;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use lakehouse_types::RequestContext;
+use lakehouse_types::matrix::{MatrixSearchRequest, MatrixSearchResponse};
+use lakehouse_types::policy::Policy;
+
+use crate::cache::AnswerCache;
+use crate::corpus::Corpora;
+use crate::deps::Deps;
+use crate::error::Result;
+use crate::recordings::Recorder;
+use crate::service::MatrixConfig;
+
+/// What a search reads and writes.
+pub(crate) struct Pipeline<'a> {
+    pub(crate) deps: &'a Deps,
+    pub(crate) corpora: &'a Corpora,
+    pub(crate) policy: &'a Policy,
+    pub(crate) config: &'a MatrixConfig,
+    pub(crate) answers: Option<&'a AnswerCache>,
+    pub(crate) recorder: Option<&'a Recorder>,
+}
+
+impl Pipeline<'_> {
+    /// Answers one search for `ctx`, timed from `started`.
+    pub(crate) async fn answer(
+        &self,
+        ctx: &RequestContext,
+        request: MatrixSearchRequest,
+        started: Instant,
+    ) -> Result<MatrixSearchResponse> {
+        let plan = plan::plan(self.corpora, self.policy, self.config.max_k, ctx, &request)?;
+        let key = self.answers.map(|_| plan.cache_key(ctx, &request));
+        if let (Some(cache), Some(key)) = (self.answers, &key)
+            && let Some(cached) = cache.get(key)
+        {
+            let answer = cached.as_ref().clone();
+            return Ok(respond::respond(
+                self.recorder,
+                &plan,
+                ctx,
+                &request,
+                answer,
+                started,
+            ));
+        }
+        let vectors = retrieve::query_vectors(self.deps, &plan).await?;
+        let parts = retrieve::parts(&plan, &vectors);
+        let retrieval = retrieve::Retrieval {
+            deps: self.deps,
+            parts: &parts,
+            mode: plan.mode,
+            text: &plan.text,
+            filters: plan.filters.as_ref(),
+            filter: Arc::clone(&plan.filter),
+        };
+        let passes =
+            judge::passes(&retrieval, &self.deps.ctx, plan.k, self.config.max_depth).await?;
+        let answer = respond::answer(&parts, passes, plan.role, request.include_ineligible);
+        if let (Some(cache), Some(key)) = (self.answers, key) {
+            cache.insert(key, answer.clone());
+        }
+        Ok(respond::respond(
+            self.recorder,
+            &plan,
+            ctx,
+            &request,
+            answer,
+            started,
+        ))
+    }
+}
