@@ -468,33 +468,29 @@ async fn load_one_snapshot(
 
 /// The graph of a snapshot in the usearch format of earlier versions, rebuilt (the `usearch-snapshots`
 /// feature); without the feature, an error that says how to convert it.
-#[cfg(feature = "usearch-snapshots")]
 fn load_legacy(
     graph: &[u8],
     records: &[codec::EntryRecord],
     dim: usize,
     metric: Metric,
     params: HnswParams,
-    _seq: u64,
-) -> Result<Hnsw> {
-    let keys: Vec<u64> = records.iter().map(|r| r.key).collect();
-    Hnsw::load_usearch(graph, &keys, dim, metric, params)
-}
-
-#[cfg(not(feature = "usearch-snapshots"))]
-fn load_legacy(
-    _graph: &[u8],
-    _records: &[codec::EntryRecord],
-    _dim: usize,
-    _metric: Metric,
-    _params: HnswParams,
     seq: u64,
 ) -> Result<Hnsw> {
-    Err(Error::UnreadableFormat(format!(
-        "snapshot {seq} is in the usearch format of earlier versions, which this build does not read: \
-         start a lakehouse built with `cargo build --release -p lakehouse --features usearch-snapshots` once \
-         on this storage, and it converts every such snapshot in place"
-    )))
+    #[cfg(feature = "usearch-snapshots")]
+    {
+        let _ = seq;
+        let keys: Vec<u64> = records.iter().map(|r| r.key).collect();
+        Hnsw::load_usearch(graph, &keys, dim, metric, params)
+    }
+    #[cfg(not(feature = "usearch-snapshots"))]
+    {
+        let _ = (graph, records, dim, metric, params);
+        Err(Error::UnreadableFormat(format!(
+            "snapshot {seq} is in the usearch format of earlier versions, which this build does not read: \
+             start a lakehouse built with `cargo build --release -p lakehouse --features usearch-snapshots` \
+             once on this storage, and it converts every such snapshot in place"
+        )))
+    }
 }
 
 /// Adds `graph.hnsw` (the graph rebuilt from the snapshot's `graph.usearch`, at the same sequence number)

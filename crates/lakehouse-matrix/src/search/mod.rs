@@ -32,7 +32,7 @@ use lakehouse_types::RequestContext;
 use lakehouse_types::matrix::{MatrixSearchRequest, MatrixSearchResponse};
 use lakehouse_types::policy::Policy;
 
-use crate::cache::AnswerCache;
+use crate::cache::{Answer, AnswerCache};
 use crate::corpus::Corpora;
 use crate::deps::Deps;
 use crate::error::Result;
@@ -59,21 +59,38 @@ impl Pipeline<'_> {
     ) -> Result<MatrixSearchResponse> {
         let plan = plan::plan(self.corpora, self.policy, self.config.max_k, ctx, &request)?;
         let key = self.answers.map(|_| plan.cache_key(ctx, &request));
-        if let (Some(cache), Some(key)) = (self.answers, &key)
-            && let Some(cached) = cache.get(key)
-        {
-            let answer = cached.as_ref().clone();
-            return Ok(respond::respond(
-                self.recorder,
-                &plan,
-                ctx,
-                &request,
-                answer,
-                started,
-            ));
-        }
-        let vectors = retrieve::query_vectors(self.deps, &plan).await?;
-        let parts = retrieve::parts(&plan, &vectors);
+        let cached = match (self.answers, &key) {
+            (Some(cache), Some(key)) => cache.get(key).map(|a| a.as_ref().clone()),
+            _ => None,
+        };
+        let answer = match cached {
+            Some(answer) => answer,
+            None => {
+                let answer = self.compute(&plan, request.include_ineligible).await?;
+                if let (Some(cache), Some(key)) = (self.answers, key) {
+                    cache.insert(key, answer.clone());
+                }
+                answer
+            }
+        };
+        Ok(respond::respond(
+            self.recorder,
+            &plan,
+            ctx,
+            &request,
+            answer,
+            started,
+        ))
+    }
+
+    /// Retrieval and judging for `plan`: the answer before the recording.
+    async fn compute(
+        &self,
+        plan: &plan::SearchPlan<'_>,
+        include_ineligible: bool,
+    ) -> Result<Answer> {
+        let vectors = retrieve::query_vectors(self.deps, plan).await?;
+        let parts = retrieve::parts(plan, &vectors);
         let retrieval = retrieve::Retrieval {
             deps: self.deps,
             parts: &parts,
@@ -84,17 +101,11 @@ impl Pipeline<'_> {
         };
         let passes =
             judge::passes(&retrieval, &self.deps.ctx, plan.k, self.config.max_depth).await?;
-        let answer = respond::answer(&parts, passes, plan.role, request.include_ineligible);
-        if let (Some(cache), Some(key)) = (self.answers, key) {
-            cache.insert(key, answer.clone());
-        }
-        Ok(respond::respond(
-            self.recorder,
-            &plan,
-            ctx,
-            &request,
-            answer,
-            started,
+        Ok(respond::answer(
+            &parts,
+            passes,
+            plan.role,
+            include_ineligible,
         ))
     }
 }

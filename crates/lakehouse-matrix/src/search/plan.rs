@@ -379,8 +379,13 @@ mod tests {
             Error::InvalidFilter(_)
         ));
         assert!(
+            matches!(bad(json!({"query": "x", "corpora": ["workers"], "filters": {"role": "welder"}})),
+                Error::InvalidFilter(m) if m.contains("not a filterable field"))
+        );
+        // Left to choose, no corpus can filter on it.
+        assert!(
             matches!(bad(json!({"query": "x", "filters": {"role": "welder"}})), Error::InvalidFilter(m)
-                if m.contains("not a filterable field"))
+                if m.contains("no corpus you may search can filter on role"))
         );
         assert!(
             matches!(bad(json!({"query": "x", "order_id": "o9"})), Error::OrderNotFound(m)

@@ -134,18 +134,14 @@ async fn reserved_prefixes_are_the_admins_alone() {
         );
         let read = http.get(&url).bearer_auth(ADMIN_KEY).send().await.unwrap();
         assert_eq!(read.status().as_u16(), 200, "the admin reads {prefix}/");
-        let listed: serde_json::Value = http
-            .get(format!(
+        let listed: serde_json::Value = crate::common::answer_json(
+            http.get(format!(
                 "{}/v1/storage/objects?prefix={prefix}",
                 server.url()
             ))
-            .bearer_auth(RECRUITER_KEY)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+            .bearer_auth(RECRUITER_KEY),
+        )
+        .await;
         assert_eq!(listed["objects"], serde_json::json!([]), "{prefix}");
     }
 }

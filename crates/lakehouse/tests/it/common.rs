@@ -86,7 +86,7 @@ pub(crate) async fn two_on_one_bucket(extra: &str) -> (TestServer, TestServer, S
 }
 
 /// Sends a request and reads the answer as JSON (for answers a test inspects whatever their status).
-async fn answer_json(request: reqwest::RequestBuilder) -> Value {
+pub(crate) async fn answer_json(request: reqwest::RequestBuilder) -> Value {
     request
         .send()
         .await
@@ -149,6 +149,22 @@ pub(crate) fn keys_config(keys: &[(&str, &str, &str)]) -> String {
         ));
     }
     config
+}
+
+/// The keys of a staffing company's server: its operator (admin), a recruiter and a client.
+pub(crate) const ADMIN_KEY: &str = "staffing-admin-key-0123456789";
+/// See [`ADMIN_KEY`].
+pub(crate) const RECRUITER_KEY: &str = "staffing-recruiter-key-0123456789";
+/// See [`ADMIN_KEY`].
+pub(crate) const CLIENT_KEY: &str = "staffing-client-key-0123456789";
+
+/// [`ADMIN_KEY`] as `ops`, [`RECRUITER_KEY`] as `rita` and [`CLIENT_KEY`] as `acme`, with [`CLIENT_ROLE`].
+pub(crate) fn staffing_keys() -> String {
+    keys_config(&[
+        ("ops", "admin", ADMIN_KEY),
+        ("rita", "recruiter", RECRUITER_KEY),
+        ("acme", "client", CLIENT_KEY),
+    ]) + CLIENT_ROLE
 }
 
 /// The client role as a staffing company configures it: searches the workers corpus, never sees contact

@@ -47,17 +47,11 @@ async fn a_gateway_serves_the_storage_api_of_a_separate_storaged() {
     assert_eq!(through.text().await.unwrap(), "the gateway");
     let head = http.head(&url).send().await.unwrap();
     assert_eq!(head.headers()["content-length"], "19");
-    let list: Value = http
-        .get(format!(
-            "{}/v1/storage/objects?prefix=split/",
-            gateway.url()
-        ))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: Value = crate::common::answer_json(http.get(format!(
+        "{}/v1/storage/objects?prefix=split/",
+        gateway.url()
+    )))
+    .await;
     assert_eq!(list["objects"][0]["key"], "split/a.txt");
 
     // Errors cross the hop unchanged.

@@ -186,15 +186,11 @@ async fn openai_compatible_embeddings() {
     let url = format!("{}/v1/embeddings", server.url());
     let reference = reference();
 
-    let body: Value = http
-        .post(&url)
-        .json(&json!({"model": "all-MiniLM-L6-v2", "input": [reference[0].0, reference[1].0]}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body: Value = crate::common::answer_json(
+        http.post(&url)
+            .json(&json!({"model": "all-MiniLM-L6-v2", "input": [reference[0].0, reference[1].0]})),
+    )
+    .await;
     assert_eq!(body["object"], "list");
     assert_eq!(body["model"], "all-MiniLM-L6-v2");
     assert!(body["usage"]["prompt_tokens"].is_u64());
@@ -207,20 +203,13 @@ async fn openai_compatible_embeddings() {
     }
 
     // One string, base64 as OpenAI's Python client asks for: little-endian f32s.
-    let body: Value = http
-        .post(&url)
-        .json(&json!({
-            "model": "all-MiniLM-L6-v2",
-            "input": reference[2].0,
-            "encoding_format": "base64",
-            "user": "u-1"
-        }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body: Value = crate::common::answer_json(http.post(&url).json(&json!({
+        "model": "all-MiniLM-L6-v2",
+        "input": reference[2].0,
+        "encoding_format": "base64",
+        "user": "u-1"
+    })))
+    .await;
     let decoded = decode_base64(body["data"][0]["embedding"].as_str().unwrap());
     let vector: Vec<f32> = decoded
         .chunks(4)

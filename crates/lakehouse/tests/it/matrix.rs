@@ -7,8 +7,9 @@ use reqwest::Client;
 use serde_json::{Value, json};
 
 use crate::common::{
-    Backend, CLIENT_ROLE, expect_error, generate, keys_config, on_both_backends, post_json, search,
-    sql_rows, staffing, wait_ready, wait_ready_as, workers_corpus,
+    ADMIN_KEY, Backend, CLIENT_KEY, RECRUITER_KEY, expect_error, generate, on_both_backends,
+    post_json, search, sql_rows, staffing, staffing_keys, wait_ready, wait_ready_as,
+    workers_corpus,
 };
 
 /// A worker as the test judges it, from SQL.
@@ -386,20 +387,11 @@ async fn several_corpora_are_fused_and_deduplicated() {
     assert_eq!(all["corpora"].as_object().unwrap().len(), 3);
 }
 
-const ADMIN_KEY: &str = "matrix-admin-key-0123";
-const RECRUITER_KEY: &str = "matrix-recruiter-key-0123";
-const CLIENT_KEY: &str = "matrix-client-key-0123";
-
 /// Roles: a client key sees no hidden field and may not search other corpora; recruiters see all.
 #[tokio::test]
 async fn roles_mask_fields_and_gate_corpora() {
     let server = crate::common::server()
-        .config(&keys_config(&[
-            ("ops", "admin", ADMIN_KEY),
-            ("rita", "recruiter", RECRUITER_KEY),
-            ("acme", "client", CLIENT_KEY),
-        ]))
-        .config(CLIENT_ROLE)
+        .config(&staffing_keys())
         .spawn()
         .await;
     let url = server.url().to_owned();
@@ -534,15 +526,11 @@ async fn roles_mask_fields_and_gate_corpora() {
             .collect::<Vec<_>>(),
         vec!["workers"]
     );
-    let listed: Value = http
-        .get(format!("{url}/v1/matrix/corpora"))
-        .bearer_auth(CLIENT_KEY)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed: Value = crate::common::answer_json(
+        http.get(format!("{url}/v1/matrix/corpora"))
+            .bearer_auth(CLIENT_KEY),
+    )
+    .await;
     assert_eq!(listed["corpora"].as_array().unwrap().len(), 1, "{listed}");
     expect_error(
         http.delete(format!("{url}/v1/matrix/corpora/workers"))
@@ -611,16 +599,12 @@ where
     Fut: std::future::Future<Output = reqwest::Result<reqwest::Response>>,
 {
     const PAY: &str = "asks more than the order pays";
-    let orders: Value = http
-        .post(format!("{url}/v1/sql"))
-        .bearer_auth(ADMIN_KEY)
-        .json(&json!({"sql": "SELECT order_id FROM job_orders ORDER BY order_id LIMIT 40"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let orders: Value = crate::common::answer_json(
+        http.post(format!("{url}/v1/sql"))
+            .bearer_auth(ADMIN_KEY)
+            .json(&json!({"sql": "SELECT order_id FROM job_orders ORDER BY order_id LIMIT 40"})),
+    )
+    .await;
     let mut checked = 0;
     for row in orders["rows"].as_array().unwrap() {
         let order = row[0].as_str().unwrap();

@@ -6,22 +6,15 @@ use std::path::PathBuf;
 use reqwest::Client;
 use serde_json::json;
 
-use crate::common::{CLIENT_ROLE, generate, keys_config, wait_ready_as, workers_corpus};
-
-const ADMIN_KEY: &str = "mcp-admin-key-0123456789";
-const RECRUITER_KEY: &str = "mcp-recruiter-key-0123456789";
-const CLIENT_KEY: &str = "mcp-client-key-0123456789";
+use crate::common::{
+    ADMIN_KEY, CLIENT_KEY, RECRUITER_KEY, generate, staffing_keys, wait_ready_as, workers_corpus,
+};
 
 #[tokio::test]
 async fn the_official_sdk_uses_every_tool_over_stdio_and_http() {
     let python = std::env::var("LAKEHOUSE_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
     let server = crate::common::server()
-        .config(&keys_config(&[
-            ("ops", "admin", ADMIN_KEY),
-            ("rita", "recruiter", RECRUITER_KEY),
-            ("acme", "client", CLIENT_KEY),
-        ]))
-        .config(CLIENT_ROLE)
+        .config(&staffing_keys())
         .spawn()
         .await;
     let url = server.url().to_owned();

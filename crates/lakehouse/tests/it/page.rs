@@ -10,11 +10,8 @@ use reqwest::Client;
 use serde_json::json;
 
 use crate::common::{
-    CLIENT_ROLE, generate, keys_config, wait_ready, wait_ready_as, workers_corpus,
+    ADMIN_KEY, CLIENT_KEY, generate, staffing_keys, wait_ready, wait_ready_as, workers_corpus,
 };
-
-const ADMIN_KEY: &str = "page-admin-key-0123456789";
-const CLIENT_KEY: &str = "page-client-key-0123456789";
 
 /// Ingests the generated tables and creates the corpora, as `key` (when the server has keys).
 async fn load(
@@ -93,11 +90,7 @@ async fn the_page_works_in_a_real_browser() {
     )
     .await;
     let keyed = crate::common::server()
-        .config(&keys_config(&[
-            ("ops", "admin", ADMIN_KEY),
-            ("acme", "client", CLIENT_KEY),
-        ]))
-        .config(CLIENT_ROLE)
+        .config(&staffing_keys())
         .spawn()
         .await;
     load(

@@ -425,15 +425,11 @@ async fn prepare(http: &Client, url: &str) -> String {
         assert_eq!(made, 202);
     }
     // A data file of the marked table, and its copy outside the services' prefixes.
-    let listing: Value = http
-        .get(format!("{url}/v1/storage/objects?prefix=datasets/people/"))
-        .bearer_auth(ADMIN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listing: Value = crate::common::answer_json(
+        http.get(format!("{url}/v1/storage/objects?prefix=datasets/people/"))
+            .bearer_auth(ADMIN),
+    )
+    .await;
     let part = listing["objects"]
         .as_array()
         .unwrap()

@@ -79,14 +79,10 @@ async fn many_appends_stay_few_files(backend: Backend) {
         let response = append(appends + i, "append").await.unwrap();
         assert_eq!(response.status().as_u16(), 201);
     }
-    let done: Value = http
-        .post(format!("{url}/v1/catalog/datasets/trickle/optimize"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let done: Value = crate::common::answer_json(
+        http.post(format!("{url}/v1/catalog/datasets/trickle/optimize")),
+    )
+    .await;
     assert_eq!(done["dataset"], "trickle", "{done}");
     // The appends may have passed the threshold and been compacted on their own already.
     let compacted = done["version"].is_u64() && done["files_removed"].as_u64().unwrap() >= 2;
