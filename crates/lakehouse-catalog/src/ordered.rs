@@ -44,14 +44,6 @@ impl OrderedList {
         let probe_logs = inner.to_string().starts_with("LocalFileSystem(");
         OrderedList { inner, probe_logs }
     }
-
-    /// Wraps `inner`, finding logs listed from a version by name whatever the store.
-    pub fn probing_logs(inner: Arc<dyn ObjectStore>) -> Self {
-        OrderedList {
-            inner,
-            probe_logs: true,
-        }
-    }
 }
 
 /// The version a listing starts at when it lists a Delta log from a version: `prefix` is a `_delta_log`
